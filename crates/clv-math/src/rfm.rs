@@ -1,0 +1,1 @@
+//! RFM summaries: see the SQL layer for the aggregate.
