@@ -7,4 +7,18 @@ pub mod error;
 pub mod params;
 pub mod rfm;
 
+// Fitting: optimizer and one likelihood per model.
+pub mod fit;
+pub mod optimize;
+
+// Predictions given parameters, CLV, simulation.
+pub mod clv;
+pub mod predict;
+pub mod simulate;
+pub mod special;
+
+// Scores, tiers, K-means, named segments, validation metrics.
+pub mod segment;
+
 pub use error::ClvError;
+pub use params::*;
