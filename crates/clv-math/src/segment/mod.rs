@@ -1,1 +1,18 @@
-// placeholder: being written
+//! Segmentation: RFM scores and named RFM segments, value tiers, K-means clusters, rule-based named
+//! segments over model outputs, and validation metrics of predictions against a holdout period.
+//!
+//! Every API takes plain collected values and returns cut points, assignments or small structs, so
+//! the SQL layer can expose each as an aggregate (collect, then compute) plus a scalar function
+//! (apply the stored result to one customer), or as a window function over a whole partition.
+
+pub mod rfm_scores;
+pub mod tiers;
+
+pub use rfm_scores::{
+    quantile_cut_points, rfm_cut_points, rfm_segment, score_all, score_value, RfmSegment,
+    ScoreDirection, RFM_BINS,
+};
+pub use tiers::{
+    assign_tier, assign_tiers, check_shares, tier_cut_points, FixedTiers, TierSpec,
+    DEFAULT_TIER_LABELS, DEFAULT_TIER_SHARES,
+};
