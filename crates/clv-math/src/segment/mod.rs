@@ -5,9 +5,14 @@
 //! the SQL layer can expose each as an aggregate (collect, then compute) plus a scalar function
 //! (apply the stored result to one customer), or as a window function over a whole partition.
 
+pub mod kmeans;
 pub mod rfm_scores;
 pub mod tiers;
 
+pub use kmeans::{
+    assign, fit_kmeans, kmeans_k_sweep, model_silhouette, silhouette_score, KMeansFit, KMeansModel,
+    KSweepPoint,
+};
 pub use rfm_scores::{
     quantile_cut_points, rfm_cut_points, rfm_segment, score_all, score_value, RfmSegment,
     ScoreDirection, RFM_BINS,
