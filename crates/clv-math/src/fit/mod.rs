@@ -1,1 +1,447 @@
-// placeholder: being written
+//! Maximum-likelihood fitting of the five models, with the likelihoods of `lifetimes` 0.11.3.
+//!
+//! Every model is fitted the way `lifetimes` does it: over log-parameters, minimising the mean
+//! negative log-likelihood `-sum(w * ll) / sum(w)` plus `penalizer * sum(params^2)`, where for the
+//! continuous-time models (BG/NBD, MBG/NBD, Pareto/NBD) time is first rescaled so that the largest
+//! `T` is 1 (`lifetimes.utils._scale_time` = `1 / max(T)`) and the penalty applies to the
+//! parameters *in that scale* (alpha and beta multiplied by the scale factor). Without a penalty
+//! the rescaling changes nothing but conditioning; with one it makes `penalizer` mean the same
+//! thing whatever the time unit. Parameters are reported in the caller's time unit, and
+//! `log_likelihood` is the likelihood in the caller's time unit too (the scaled one differs by
+//! `sum(w * x) * ln(scale)`).
+//!
+//! Pareto/NBD quirk: `lifetimes` divides its Pareto/NBD objective by `mean(w)` instead of `sum(w)`,
+//! so with one row per customer (w = 1, the usual call) its penalty weighs `1/N` as much as in the
+//! other models. We reproduce that for one-row-per-customer data: the penalty is divided by the
+//! number of customers `sum(w)`, so a compressed input (our rows) gives the same fit as the
+//! expanded one - which lifetimes itself does not do for weighted Pareto/NBD input.
+//!
+//! Models whose likelihood terms depend on the frequency `x` alone (gamma functions, digamma) sum
+//! those terms per distinct `x` (weights added up), so an iteration costs one `ln`/`exp`-level pass
+//! over the rows plus a few special-function calls per distinct frequency.
+
+pub mod bgbb;
+pub mod bgnbd;
+pub mod gamma_gamma;
+pub mod mbgnbd;
+pub mod paretonbd;
+
+//TMP pub use bgbb::fit_bgbb;
+pub use bgnbd::fit_bgnbd;
+//TMP pub use gamma_gamma::fit_gamma_gamma;
+//TMP pub use mbgnbd::fit_mbgnbd;
+//TMP pub use paretonbd::fit_paretonbd;
+
+use crate::error::{ClvError, Result};
+use crate::optimize::{bfgs, hessian_fd, invert_spd, Minimum};
+use crate::params::ModelParams;
+
+/// One distinct customer pattern; w = number of identical customers (weight, > 0).
+/// For BG/BB, `t` is the number of transaction opportunities n and `x`, `tx` are counts of periods.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CustomerRow {
+    pub x: f64,
+    pub tx: f64,
+    pub t: f64,
+    pub w: f64,
+}
+
+/// One distinct spend pattern for Gamma-Gamma: frequency (repeat purchases), mean spend per repeat
+/// purchase, weight.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpendRow {
+    pub x: f64,
+    pub m: f64,
+    pub w: f64,
+}
+
+/// Options of every fit.
+#[derive(Debug, Clone, Copy)]
+pub struct FitOptions {
+    /// `lifetimes`' `penalizer_coef` (see the module docs for its exact meaning). >= 0.
+    pub penalizer: f64,
+    /// Hard cap on optimizer iterations per start.
+    pub max_iter: usize,
+    /// Convergence: infinity norm of the gradient of the mean objective (w.r.t. log-parameters).
+    pub tol: f64,
+    /// Called once per optimizer iteration and every few thousand rows inside likelihood loops;
+    /// the SQL layer passes a function running `check_for_interrupts!()`.
+    pub check: fn(),
+}
+
+fn no_check() {}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        // tol = 1e-7 is lifetimes' default `tol`, which scipy's BFGS uses as its gradient tolerance.
+        FitOptions { penalizer: 0.0, max_iter: 1000, tol: 1e-7, check: no_check }
+    }
+}
+
+impl FitOptions {
+    fn validate(&self) -> Result<()> {
+        if !(self.penalizer.is_finite() && self.penalizer >= 0.0) {
+            return Err(invalid(format!("penalizer_coef must be a finite number >= 0, got {}", self.penalizer)));
+        }
+        if !(self.tol.is_finite() && self.tol > 0.0) {
+            return Err(invalid(format!("tolerance must be a finite number > 0, got {}", self.tol)));
+        }
+        if self.max_iter == 0 {
+            return Err(invalid("max_iter must be at least 1".to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// A fitted model.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Fit<P> {
+    pub params: P,
+    /// Total weighted log-likelihood at `params`, without the penalty, in the caller's time unit.
+    pub log_likelihood: f64,
+    /// Sum of the weights of the rows used.
+    pub n_customers: f64,
+    pub n_params: usize,
+    /// 2k - 2 LL.
+    pub aic: f64,
+    /// k ln(n_customers) - 2 LL.
+    pub bic: f64,
+    /// Standard errors of the natural parameters in `ModelParams::NAMES` order, from the inverse of
+    /// the observed information (Hessian of the total penalised negative log-likelihood); `None`
+    /// if that Hessian is not positive definite.
+    pub std_errors: Option<Vec<f64>>,
+    pub converged: bool,
+    pub iterations: usize,
+    /// Infinity norm of the gradient of the mean objective w.r.t. log-parameters at the end.
+    pub gradient_norm: f64,
+}
+
+pub(crate) fn invalid(msg: String) -> ClvError {
+    ClvError::InvalidParameter(msg)
+}
+
+/// How often (in rows) likelihood loops call the interrupt check.
+pub(crate) const CHECK_EVERY: usize = 4096;
+
+/// A log-likelihood over log-parameters, in the model's internal time scale.
+pub(crate) trait Objective {
+    fn dim(&self) -> usize;
+    /// Sum of weights.
+    fn total_weight(&self) -> f64;
+    /// `sum(w * ll)` at log-parameters `y` and its gradient with respect to `y` (written to
+    /// `grad`). May return a non-finite value where the likelihood cannot be evaluated.
+    fn ll_grad(&self, y: &[f64], grad: &mut [f64], check: fn()) -> f64;
+}
+
+/// The optimum found by [`solve`], in log-parameters of the internal scale.
+pub(crate) struct Solution {
+    pub y: Vec<f64>,
+    /// Variances of the log-parameters (diagonal of the inverse observed information).
+    pub log_var: Option<Vec<f64>>,
+    pub iterations: usize,
+    pub converged: bool,
+    pub gradient_norm: f64,
+}
+
+/// Scaled log-parameters beyond +-LOG_LIMIT (e^20 ~ 5e8) mean the likelihood has no interior
+/// maximum for this data (a parameter runs off to 0 or infinity).
+const LOG_LIMIT: f64 = 20.0;
+/// A run that stopped short of `tol` is still reported (with `converged = false`) when its
+/// gradient is this small: it is stationary to ~5 significant digits and failed only to gain the
+/// last ones against rounding noise.
+const LOOSE_TOL: f64 = 1e-5;
+/// Starts run before giving up.
+const MAX_STARTS: usize = 4;
+
+fn no_convergence(model: &str, detail: String) -> ClvError {
+    ClvError::NoConvergence {
+        message: format!("{model} fit did not converge: {detail}"),
+        hint: "try a penalizer_coef such as 0.001, or check the input for a single customer with \
+               extreme values"
+            .to_string(),
+    }
+}
+
+/// Minimise `-ll(y)/W + penalty * sum(exp(2 y))` from the most promising of `starts` (each a
+/// vector of log-parameters), trying further starts if a run fails. `penalty` is the coefficient
+/// on the mean scale.
+pub(crate) fn solve(obj: &dyn Objective, starts: &[Vec<f64>], penalty: f64, o: &FitOptions, model: &str) -> Result<Solution> {
+    let w = obj.total_weight();
+    let k = obj.dim();
+    let mean_objective = |y: &[f64], g: &mut [f64]| -> f64 {
+        let ll = obj.ll_grad(y, g, o.check);
+        let mut f = -ll / w;
+        for i in 0..k {
+            let p2 = (2.0 * y[i]).exp();
+            f += penalty * p2;
+            g[i] = -g[i] / w + 2.0 * penalty * p2;
+        }
+        f
+    };
+    // Rank the starts by objective value; unusable ones last.
+    let mut g = vec![0.0; k];
+    let mut ranked: Vec<(f64, &Vec<f64>)> = starts
+        .iter()
+        .map(|s| {
+            (o.check)();
+            let f = mean_objective(s, &mut g);
+            (if f.is_finite() && g.iter().all(|v| v.is_finite()) { f } else { f64::INFINITY }, s)
+        })
+        .collect();
+    ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
+
+    let mut best: Option<Minimum> = None;
+    let mut last_problem = String::from("the likelihood could not be evaluated at any starting point");
+    let mut total_iterations = 0;
+    for (f0, start) in ranked.iter().take(MAX_STARTS) {
+        if !f0.is_finite() {
+            break;
+        }
+        let m = bfgs(mean_objective, start, o.max_iter, o.tol, o.check);
+        total_iterations += m.iterations;
+        if let Some(i) = m.x.iter().position(|v| !(v.abs() <= LOG_LIMIT)) {
+            last_problem = format!("parameter {} ran off to {:e} (in units where max T = 1)", i, m.x[i].exp());
+            continue;
+        }
+        if !(m.f.is_finite() && m.grad_norm <= LOOSE_TOL.max(o.tol)) {
+            last_problem = format!(
+                "gradient norm {:.3e} after {} iterations (tolerance {:.1e})",
+                m.grad_norm, m.iterations, o.tol
+            );
+            continue;
+        }
+        let done = m.converged;
+        if best.as_ref().is_none_or(|b| m.f < b.f) {
+            best = Some(m);
+        }
+        if done {
+            break;
+        }
+    }
+    let Some(m) = best else {
+        return Err(no_convergence(model, last_problem));
+    };
+    (o.check)();
+    // Observed information of the TOTAL penalised objective = W * Hessian of the mean one.
+    let log_var = hessian_fd(mean_objective, &m.x, 1e-4)
+        .and_then(|h| invert_spd(&h))
+        .map(|inv| (0..k).map(|i| inv[i][i] / w).collect::<Vec<_>>())
+        .filter(|v| v.iter().all(|x| x.is_finite() && *x >= 0.0));
+    Ok(Solution { y: m.x, log_var, iterations: total_iterations, converged: m.converged, gradient_norm: m.grad_norm })
+}
+
+/// Assemble the public result from natural parameters and the solution.
+pub(crate) fn finish<P: ModelParams>(params: P, log_likelihood: f64, n_customers: f64, sol: Solution, model: &str) -> Result<Fit<P>> {
+    let v = params.to_vec();
+    if !v.iter().all(|p| p.is_finite() && *p > 0.0) || !log_likelihood.is_finite() {
+        return Err(no_convergence(model, format!("non-finite result: parameters {v:?}, log-likelihood {log_likelihood}")));
+    }
+    let k = v.len();
+    // Var(theta) = theta^2 Var(log theta) (delta method; exact for the inverse Hessian at a
+    // stationary point, where the Jacobian terms with the gradient vanish).
+    let std_errors = sol.log_var.map(|lv| v.iter().zip(lv).map(|(p, s2)| p * s2.sqrt()).collect());
+    Ok(Fit {
+        params,
+        log_likelihood,
+        n_customers,
+        n_params: k,
+        aic: 2.0 * k as f64 - 2.0 * log_likelihood,
+        bic: k as f64 * n_customers.ln() - 2.0 * log_likelihood,
+        std_errors,
+        converged: sol.converged,
+        iterations: sol.iterations,
+        gradient_norm: sol.gradient_norm,
+    })
+}
+
+fn is_integer(v: f64) -> bool {
+    v == v.trunc()
+}
+
+/// Row validation shared by the continuous-time models (BG/NBD, MBG/NBD, Pareto/NBD). Returns the
+/// total weight and the largest T.
+pub(crate) fn validate_continuous(rows: &[CustomerRow], model: &str) -> Result<(f64, f64)> {
+    if rows.is_empty() {
+        return Err(invalid(format!("{model}: no customers to fit")));
+    }
+    let (mut total_w, mut max_t) = (0.0, 0.0_f64);
+    for (i, r) in rows.iter().enumerate() {
+        let n = i + 1;
+        for (name, v) in [("frequency", r.x), ("recency", r.tx), ("T", r.t), ("weight", r.w)] {
+            if !v.is_finite() {
+                return Err(invalid(format!("{model}: row {n}: {name} must be a finite number, got {v}")));
+            }
+        }
+        if r.x < 0.0 || !is_integer(r.x) {
+            return Err(invalid(format!("{model}: row {n}: frequency must be a whole number >= 0, got {}", r.x)));
+        }
+        if r.tx < 0.0 {
+            return Err(invalid(format!("{model}: row {n}: recency must be >= 0, got {}", r.tx)));
+        }
+        if r.t < 0.0 {
+            return Err(invalid(format!("{model}: row {n}: T must be >= 0, got {}", r.t)));
+        }
+        if r.tx > r.t {
+            return Err(invalid(format!("{model}: row {n}: recency {} is larger than T {} (recency must be <= T)", r.tx, r.t)));
+        }
+        if r.x == 0.0 && r.tx != 0.0 {
+            return Err(invalid(format!("{model}: row {n}: recency {} must be 0 when frequency is 0", r.tx)));
+        }
+        if !(r.w > 0.0) {
+            return Err(invalid(format!("{model}: row {n}: weight must be > 0, got {}", r.w)));
+        }
+        total_w += r.w;
+        max_t = max_t.max(r.t);
+    }
+    if !total_w.is_finite() {
+        return Err(invalid(format!("{model}: the total weight {total_w} is not finite")));
+    }
+    Ok((total_w, max_t))
+}
+
+/// What a fit needs beyond valid rows: an observation period and at least one repeat purchase
+/// (without one the likelihood increases without bound as the purchase rate goes to 0).
+pub(crate) fn require_fittable(rows: &[CustomerRow], max_t: f64, model: &str) -> Result<()> {
+    if !(max_t > 0.0) {
+        return Err(invalid(format!("{model}: every customer has T = 0; there is no observation period to fit")));
+    }
+    if !rows.iter().any(|r| r.x > 0.0) {
+        return Err(invalid(format!(
+            "{model}: no customer made a repeat purchase (all frequencies are 0); the purchase rate cannot be estimated"
+        )));
+    }
+    Ok(())
+}
+
+/// Distinct values of the (integer) frequency with their summed weights, ascending.
+pub(crate) fn frequency_groups(xw: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
+    let mut v: Vec<(f64, f64)> = xw.collect();
+    v.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut out: Vec<(f64, f64)> = Vec::new();
+    for (x, w) in v {
+        match out.last_mut() {
+            Some(last) if last.0 == x => last.1 += w,
+            _ => out.push((x, w)),
+        }
+    }
+    out
+}
+
+/// Indices into the frequency groups for each row (rows' x values must all be in `groups`).
+pub(crate) fn group_index(groups: &[(f64, f64)], x: f64) -> usize {
+    groups.partition_point(|g| g.0 < x)
+}
+
+/// ln(e^a + e^b) without overflow, and the weight e^a / (e^a + e^b).
+#[inline]
+pub(crate) fn log_add_exp_w(a: f64, b: f64) -> (f64, f64) {
+    if a >= b {
+        let e = (b - a).exp();
+        (a + e.ln_1p(), 1.0 / (1.0 + e))
+    } else {
+        let e = (a - b).exp();
+        (b + e.ln_1p(), e / (1.0 + e))
+    }
+}
+
+/// Grids of starting points in log space, as the cartesian product of per-parameter candidates.
+pub(crate) fn grid(candidates: &[&[f64]]) -> Vec<Vec<f64>> {
+    let mut out = vec![Vec::new()];
+    for c in candidates {
+        out = out
+            .into_iter()
+            .flat_map(|prefix| c.iter().map(move |v| {
+                let mut p = prefix.clone();
+                p.push(v.ln());
+                p
+            }))
+            .collect();
+    }
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod testdata {
+    //! The reference data sets of /work/shared/data (see its README).
+    use super::{CustomerRow, SpendRow};
+
+    fn read(rel: &str) -> String {
+        let path = format!("{}/../../../shared/data/{rel}", env!("CARGO_MANIFEST_DIR"));
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
+    }
+
+    /// (x, t_x, T, zbar) of the 2,357 CDNOW customers, weeks.
+    pub fn cdnow() -> Vec<(f64, f64, f64, f64)> {
+        read("cdnow/cdnow_customers_summary_with_transactions.csv")
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<f64> = l.split(',').map(|s| s.trim().parse().unwrap()).collect();
+                (f[1], f[2], f[3], f[4])
+            })
+            .collect()
+    }
+
+    pub fn cdnow_rows() -> Vec<CustomerRow> {
+        cdnow().into_iter().map(|(x, tx, t, _)| CustomerRow { x, tx, t, w: 1.0 }).collect()
+    }
+
+    pub fn cdnow_spend() -> Vec<SpendRow> {
+        cdnow().into_iter().filter(|r| r.0 > 0.0).map(|(x, _, _, m)| SpendRow { x, m, w: 1.0 }).collect()
+    }
+
+    /// The 22 weighted BG/BB donation patterns (x, t_x, n, weight).
+    pub fn donations() -> Vec<CustomerRow> {
+        read("donations/donations.csv")
+            .lines()
+            .skip(1)
+            .map(|l| {
+                let f: Vec<f64> = l.split(',').map(|s| s.trim().parse().unwrap()).collect();
+                CustomerRow { x: f[0], tx: f[1], t: f[2], w: f[3] }
+            })
+            .collect()
+    }
+
+    /// Merge identical patterns into weighted rows (what the SQL layer does).
+    pub fn compress(rows: &[CustomerRow]) -> Vec<CustomerRow> {
+        let mut v = rows.to_vec();
+        v.sort_by(|a, b| (a.x, a.tx, a.t).partial_cmp(&(b.x, b.tx, b.t)).unwrap());
+        let mut out: Vec<CustomerRow> = Vec::new();
+        for r in v {
+            match out.last_mut() {
+                Some(l) if (l.x, l.tx, l.t) == (r.x, r.tx, r.t) => l.w += r.w,
+                _ => out.push(r),
+            }
+        }
+        out
+    }
+
+    /// Finite-difference check of an objective's gradient: fourth-order central stencil (error
+    /// O(h^4) + rounding eps * |ll| / h), compared relative to max(|g|, 1e-4 |ll|, 1).
+    pub fn check_gradient(obj: &dyn super::Objective, y: &[f64], rel_tol: f64) {
+        let k = y.len();
+        let mut g = vec![0.0; k];
+        let mut scratch = vec![0.0; k];
+        let f0 = obj.ll_grad(y, &mut g, || {});
+        assert!(f0.is_finite(), "ll at {y:?} = {f0}");
+        let h = 1e-4;
+        for i in 0..k {
+            let mut f_at = |d: f64| {
+                let mut yp = y.to_vec();
+                yp[i] += d;
+                obj.ll_grad(&yp, &mut scratch, || {})
+            };
+            let fd = (8.0 * (f_at(h) - f_at(-h)) - (f_at(2.0 * h) - f_at(-2.0 * h))) / (12.0 * h);
+            let scale = g[i].abs().max(1e-4 * f0.abs()).max(1.0);
+            assert!(
+                (fd - g[i]).abs() <= rel_tol * scale,
+                "d/dy{i} at {y:?}: analytic {} vs finite difference {fd}",
+                g[i]
+            );
+        }
+    }
+
+    pub fn assert_rel(name: &str, got: f64, want: f64, rel: f64) {
+        assert!(((got - want) / want).abs() <= rel, "{name}: got {got}, want {want} (rel tol {rel})");
+    }
+}

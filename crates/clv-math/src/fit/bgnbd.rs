@@ -1,0 +1,275 @@
+//! BG/NBD likelihood (Fader, Hardie & Lee 2005, section 7; `lifetimes.BetaGeoFitter`):
+//!
+//! ```text
+//! ll = A1 + A2 + ln(exp(A3) + [x > 0] exp(A4))
+//! A1 = lnG(r + x) - lnG(r) + r ln(alpha)
+//! A2 = lnG(a + b) + lnG(b + x) - lnG(b) - lnG(a + b + x)
+//! A3 = -(r + x) ln(alpha + T)
+//! A4 = ln(a) - ln(b + x - 1) - (r + x) ln(alpha + t_x)
+//! ```
+//!
+//! Gradient w.r.t. log-parameters by hand (digamma for the gamma-function terms).
+
+use super::{
+    finish, frequency_groups, grid, group_index, invalid, log_add_exp_w, require_fittable, solve, validate_continuous,
+    CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
+};
+use crate::error::Result;
+use crate::params::{BgNbdParams, ModelParams};
+use crate::special::{digamma, ln_gamma};
+
+const MODEL: &str = "BG/NBD";
+
+struct Row {
+    x: f64,
+    tx: f64,
+    t: f64,
+    w: f64,
+    group: usize,
+}
+
+/// Rows in the internal time scale, and their frequencies grouped.
+pub(crate) struct BgNbd {
+    rows: Vec<Row>,
+    groups: Vec<(f64, f64)>,
+    total_w: f64,
+}
+
+impl BgNbd {
+    /// `rows` must be validated; times are multiplied by `scale`.
+    pub(crate) fn new(rows: &[CustomerRow], scale: f64) -> Self {
+        let groups = frequency_groups(rows.iter().map(|r| (r.x, r.w)));
+        let rows: Vec<Row> = rows
+            .iter()
+            .map(|r| Row { x: r.x, tx: r.tx * scale, t: r.t * scale, w: r.w, group: group_index(&groups, r.x) })
+            .collect();
+        let total_w = rows.iter().map(|r| r.w).sum();
+        BgNbd { rows, groups, total_w }
+    }
+}
+
+impl Objective for BgNbd {
+    fn dim(&self) -> usize {
+        4
+    }
+
+    fn total_weight(&self) -> f64 {
+        self.total_w
+    }
+
+    fn ll_grad(&self, y: &[f64], grad: &mut [f64], check: fn()) -> f64 {
+        let (r, alpha, a, b) = (y[0].exp(), y[1].exp(), y[2].exp(), y[3].exp());
+        let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
+        // Natural-parameter derivatives, converted to log-parameters at the end.
+        let (mut dr, mut dalpha, mut da, mut db) = (0.0, 0.0, 0.0, 0.0);
+        let mut ll = 0.0;
+
+        // Terms of x alone, per distinct frequency; also ln(b + x - 1) used by A4.
+        let (lg_r, dg_r) = (ln_gamma(r), digamma(r));
+        let (lg_ab, dg_ab) = (ln_gamma(a + b), digamma(a + b));
+        let (lg_b, dg_b) = (ln_gamma(b), digamma(b));
+        let mut ln_b_x1 = Vec::with_capacity(self.groups.len());
+        for &(x, w) in &self.groups {
+            let (dg_rx, dg_bx, dg_abx) = (digamma(r + x), digamma(b + x), digamma(a + b + x));
+            ll += w * (ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x) - lg_b - ln_gamma(a + b + x));
+            dr += w * (dg_rx - dg_r + ln_alpha);
+            dalpha += w * r / alpha;
+            da += w * (dg_ab - dg_abx);
+            db += w * (dg_ab + dg_bx - dg_b - dg_abx);
+            ln_b_x1.push(if x > 0.0 { (b + x - 1.0).ln() } else { 0.0 });
+        }
+
+        for (i, row) in self.rows.iter().enumerate() {
+            if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                check();
+            }
+            let rx = r + row.x;
+            let ln_at = (alpha + row.t).ln();
+            let a3 = -rx * ln_at;
+            if row.x == 0.0 {
+                ll += row.w * a3;
+                dr -= row.w * ln_at;
+                dalpha -= row.w * rx / (alpha + row.t);
+                continue;
+            }
+            let ln_atx = (alpha + row.tx).ln();
+            let a4 = ln_a - ln_b_x1[row.group] - rx * ln_atx;
+            let (lse, p3) = log_add_exp_w(a3, a4);
+            let p4 = 1.0 - p3;
+            ll += row.w * lse;
+            dr -= row.w * (p3 * ln_at + p4 * ln_atx);
+            dalpha -= row.w * rx * (p3 / (alpha + row.t) + p4 / (alpha + row.tx));
+            da += row.w * p4 / a;
+            db -= row.w * p4 / (b + row.x - 1.0);
+        }
+        grad[0] = dr * r;
+        grad[1] = dalpha * alpha;
+        grad[2] = da * a;
+        grad[3] = db * b;
+        ll
+    }
+}
+
+/// Total weighted BG/NBD log-likelihood of `rows` (time in the caller's unit) at `params`.
+pub fn log_likelihood(params: &BgNbdParams, rows: &[CustomerRow]) -> Result<f64> {
+    params.validate()?;
+    validate_continuous(rows, MODEL)?;
+    let y: Vec<f64> = params.to_vec().iter().map(|v| v.ln()).collect();
+    let ll = BgNbd::new(rows, 1.0).ll_grad(&y, &mut [0.0; 4], || {});
+    if ll.is_finite() {
+        Ok(ll)
+    } else {
+        Err(invalid(format!("{MODEL}: the log-likelihood is not finite at {params:?}")))
+    }
+}
+
+/// Maximum-likelihood BG/NBD fit (see the [module docs](super) for scaling and penalty).
+pub fn fit_bgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgNbdParams>> {
+    o.validate()?;
+    let (total_w, max_t) = validate_continuous(rows, MODEL)?;
+    require_fittable(rows, max_t, MODEL)?;
+    let scale = 1.0 / max_t;
+    let obj = BgNbd::new(rows, scale);
+
+    // Starts: the purchase rate r/alpha near the observed repeat rate, a spread of shapes.
+    let (sx, st) = rows.iter().fold((0.0, 0.0), |(sx, st), r| (sx + r.w * r.x, st + r.w * r.t * scale));
+    let rate = (sx / st).max(1e-3);
+    let mut starts = Vec::new();
+    for r0 in [0.25, 1.0] {
+        starts.extend(grid(&[&[r0], &[r0 / rate * 0.5, r0 / rate * 2.0], &[0.5, 2.0], &[1.0, 5.0]]));
+    }
+    starts.push(vec![0.1; 4]); // lifetimes' own start
+
+    let sol = solve(&obj, &starts, o.penalizer, o, MODEL)?;
+    let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
+    let params = BgNbdParams { r: e[0], alpha: e[1] / scale, a: e[2], b: e[3] };
+    let ll = log_likelihood(&params, rows).unwrap_or(f64::NAN);
+    finish(params, ll, total_w, sol, MODEL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ClvError;
+    use crate::fit::testdata::{assert_rel, cdnow_rows, check_gradient, compress};
+
+    #[test]
+    fn cdnow_matches_lifetimes() {
+        let fit = fit_bgnbd(&cdnow_rows(), &FitOptions::default()).unwrap();
+        let p = fit.params;
+        assert_rel("r", p.r, 0.242593, 1e-3);
+        assert_rel("alpha", p.alpha, 4.413532, 1e-3);
+        assert_rel("a", p.a, 0.792886, 1e-3);
+        assert_rel("b", p.b, 2.425752, 1e-3);
+        assert!((fit.log_likelihood - -9582.4).abs() < 0.1, "{}", fit.log_likelihood);
+        let se = fit.std_errors.clone().unwrap();
+        for (got, want) in se.iter().zip([0.012557, 0.378221, 0.185719, 0.705345]) {
+            assert_rel("std error", *got, want, 0.01);
+        }
+        assert!(fit.converged && fit.gradient_norm <= 1e-7, "{fit:?}");
+        assert_eq!(fit.n_customers, 2357.0);
+        assert_eq!(fit.n_params, 4);
+        assert!((fit.aic - (8.0 - 2.0 * fit.log_likelihood)).abs() < 1e-9);
+        assert!((fit.bic - (4.0 * 2357f64.ln() - 2.0 * fit.log_likelihood)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn log_likelihood_at_published_parameters() {
+        // Independent of the optimizer: the paper's LL at its (rounded) parameters.
+        let p = BgNbdParams { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 };
+        let ll = log_likelihood(&p, &cdnow_rows()).unwrap();
+        assert!((ll - -9582.4).abs() < 0.1, "{ll}");
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let rows = cdnow_rows();
+        for scale in [1.0, 1.0 / 38.86] {
+            let obj = BgNbd::new(&rows, scale);
+            for p in [[0.243, 4.414, 0.793, 2.426], [2.0, 0.3, 5.0, 0.2], [0.05, 40.0, 0.1, 30.0]] {
+                let y: Vec<f64> = p.iter().map(|v: &f64| v.ln()).collect();
+                check_gradient(&obj, &y, 1e-5);
+            }
+        }
+    }
+
+    #[test]
+    fn weights_equal_expanded_rows() {
+        let rows = cdnow_rows();
+        let compressed = compress(&rows);
+        assert!(compressed.len() < rows.len());
+        let a = fit_bgnbd(&rows, &FitOptions::default()).unwrap();
+        let b = fit_bgnbd(&compressed, &FitOptions::default()).unwrap();
+        for (x, y) in a.params.to_vec().iter().zip(b.params.to_vec()) {
+            assert_rel("param", y, *x, 1e-6);
+        }
+        assert!((a.log_likelihood - b.log_likelihood).abs() < 1e-6);
+        assert_eq!(a.n_customers, b.n_customers);
+        for (x, y) in a.std_errors.unwrap().iter().zip(b.std_errors.unwrap()) {
+            assert_rel("se", y, *x, 1e-4);
+        }
+    }
+
+    #[test]
+    fn penalizer_shrinks_parameters() {
+        let rows = cdnow_rows();
+        let free = fit_bgnbd(&rows, &FitOptions::default()).unwrap();
+        let pen = fit_bgnbd(&rows, &FitOptions { penalizer: 0.1, ..FitOptions::default() }).unwrap();
+        // The penalty is on the parameters in units where max T = 1.
+        let norm = |p: &BgNbdParams| p.r.powi(2) + (p.alpha / 38.86).powi(2) + p.a.powi(2) + p.b.powi(2);
+        assert!(norm(&pen.params) < 0.9 * norm(&free.params), "{:?} vs {:?}", pen.params, free.params);
+        assert!(pen.log_likelihood < free.log_likelihood);
+    }
+
+    #[test]
+    fn invalid_inputs_are_rejected() {
+        let ok = CustomerRow { x: 2.0, tx: 5.0, t: 10.0, w: 1.0 };
+        let o = FitOptions::default();
+        let bad = |r: CustomerRow| fit_bgnbd(&[ok, r], &o);
+        for r in [
+            CustomerRow { x: f64::NAN, ..ok },
+            CustomerRow { t: f64::INFINITY, ..ok },
+            CustomerRow { x: -1.0, ..ok },
+            CustomerRow { x: 1.5, ..ok },
+            CustomerRow { tx: -1.0, ..ok },
+            CustomerRow { tx: 11.0, ..ok },
+            CustomerRow { x: 0.0, tx: 3.0, ..ok },
+            CustomerRow { w: 0.0, ..ok },
+            CustomerRow { w: -2.0, ..ok },
+        ] {
+            assert!(matches!(bad(r), Err(ClvError::InvalidParameter(_))), "{r:?} accepted");
+        }
+        let msg = match bad(CustomerRow { tx: 11.0, ..ok }) {
+            Err(ClvError::InvalidParameter(m)) => m,
+            other => panic!("{other:?}"),
+        };
+        assert!(msg.contains("row 2") && msg.contains("11"), "{msg}");
+        assert!(matches!(fit_bgnbd(&[], &o), Err(ClvError::InvalidParameter(_))));
+        let no_repeat = [CustomerRow { x: 0.0, tx: 0.0, t: 5.0, w: 3.0 }];
+        assert!(matches!(fit_bgnbd(&no_repeat, &o), Err(ClvError::InvalidParameter(_))));
+        assert!(matches!(fit_bgnbd(&[ok], &FitOptions { penalizer: -1.0, ..o }), Err(ClvError::InvalidParameter(_))));
+        // Same-period repeat purchases (x > 0, t_x = 0) are valid.
+        assert!(log_likelihood(&BgNbdParams { r: 1.0, alpha: 1.0, a: 1.0, b: 1.0 }, &[CustomerRow { x: 1.0, tx: 0.0, t: 3.0, w: 1.0 }])
+            .unwrap()
+            .is_finite());
+        assert!(matches!(
+            log_likelihood(&BgNbdParams { r: -1.0, alpha: 1.0, a: 1.0, b: 1.0 }, &[ok]),
+            Err(ClvError::InvalidParameter(_))
+        ));
+    }
+
+    #[test]
+    fn degenerate_data_fails_with_a_hint() {
+        // Everybody buys at exactly the same steady rate and nobody lapses: no interior maximum
+        // (the dropout probability runs to 0) - must be an error, not silent extreme parameters.
+        let rows: Vec<CustomerRow> = (0..50).map(|i| CustomerRow { x: 10.0, tx: 10.0 + (i as f64) * 1e-3, t: 10.1, w: 1.0 }).collect();
+        match fit_bgnbd(&rows, &FitOptions::default()) {
+            Err(ClvError::NoConvergence { hint, .. }) => assert!(hint.contains("penalizer")),
+            Ok(f) => {
+                // If it does converge, the result must at least be sane and finite.
+                assert!(f.params.to_vec().iter().all(|v| v.is_finite() && *v > 1e-9 && *v < 1e9), "{f:?}");
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+}
