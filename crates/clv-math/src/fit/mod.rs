@@ -26,10 +26,10 @@ pub mod gamma_gamma;
 pub mod mbgnbd;
 pub mod paretonbd;
 
-//TMP pub use bgbb::fit_bgbb;
+pub use bgbb::fit_bgbb;
 pub use bgnbd::fit_bgnbd;
-//TMP pub use gamma_gamma::fit_gamma_gamma;
-//TMP pub use mbgnbd::fit_mbgnbd;
+pub use gamma_gamma::fit_gamma_gamma;
+pub use mbgnbd::fit_mbgnbd;
 //TMP pub use paretonbd::fit_paretonbd;
 
 use crate::error::{ClvError, Result};

@@ -1,0 +1,256 @@
+//! Gamma-Gamma spend likelihood (Fader & Hardie 2013, eq. 1a; `lifetimes.GammaGammaFitter`), for a
+//! customer with x repeat purchases of mean value m:
+//!
+//! ```text
+//! ll = lnG(p x + q) - lnG(p x) - lnG(q) + q ln(v) + (p x - 1) ln(m) + p x ln(x) - (p x + q) ln(x m + v)
+//! ```
+//!
+//! Rows with x = 0 carry no spend information and are ignored (lifetimes users filter them out
+//! before fitting). No time scaling: the penalty applies to p, q, v as they are.
+//! Gradient w.r.t. log-parameters by hand.
+
+use super::{finish, frequency_groups, grid, invalid, solve, Fit, FitOptions, Objective, SpendRow, CHECK_EVERY};
+use crate::error::Result;
+use crate::params::{GammaGammaParams, ModelParams};
+use crate::special::{digamma, ln_gamma};
+
+const MODEL: &str = "Gamma-Gamma";
+
+struct Row {
+    x: f64,
+    m: f64,
+    w: f64,
+}
+
+pub(crate) struct GammaGamma {
+    rows: Vec<Row>,
+    groups: Vec<(f64, f64)>,
+    total_w: f64,
+    // Constant sums over rows: sum w x (ln m + ln x), sum w ln m.
+    s_wx_lnmx: f64,
+    s_w_lnm: f64,
+}
+
+impl GammaGamma {
+    /// `rows` must be validated; rows with x = 0 are dropped here.
+    pub(crate) fn new(rows: &[SpendRow]) -> Self {
+        let rows: Vec<Row> = rows.iter().filter(|r| r.x > 0.0).map(|r| Row { x: r.x, m: r.m, w: r.w }).collect();
+        let groups = frequency_groups(rows.iter().map(|r| (r.x, r.w)));
+        GammaGamma {
+            total_w: rows.iter().map(|r| r.w).sum(),
+            s_wx_lnmx: rows.iter().map(|r| r.w * r.x * (r.m.ln() + r.x.ln())).sum(),
+            s_w_lnm: rows.iter().map(|r| r.w * r.m.ln()).sum(),
+            rows,
+            groups,
+        }
+    }
+}
+
+impl Objective for GammaGamma {
+    fn dim(&self) -> usize {
+        3
+    }
+
+    fn total_weight(&self) -> f64 {
+        self.total_w
+    }
+
+    fn ll_grad(&self, y: &[f64], grad: &mut [f64], check: fn()) -> f64 {
+        let (p, q, v) = (y[0].exp(), y[1].exp(), y[2].exp());
+        let w = self.total_w;
+        // Terms that do not involve the per-row ln(x m + v).
+        let mut ll = w * (q * v.ln() - ln_gamma(q)) + p * self.s_wx_lnmx - self.s_w_lnm;
+        let mut dp = self.s_wx_lnmx;
+        let mut dq = w * (v.ln() - digamma(q));
+        let mut dv = w * q / v;
+        for &(x, wx) in &self.groups {
+            let dg_pxq = digamma(p * x + q);
+            ll += wx * (ln_gamma(p * x + q) - ln_gamma(p * x));
+            dp += wx * x * (dg_pxq - digamma(p * x));
+            dq += wx * dg_pxq;
+        }
+        for (i, r) in self.rows.iter().enumerate() {
+            if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                check();
+            }
+            let xm_v = r.x * r.m + v;
+            let l = xm_v.ln();
+            let pxq = p * r.x + q;
+            ll -= r.w * pxq * l;
+            dp -= r.w * r.x * l;
+            dq -= r.w * l;
+            dv -= r.w * pxq / xm_v;
+        }
+        grad[0] = dp * p;
+        grad[1] = dq * q;
+        grad[2] = dv * v;
+        ll
+    }
+}
+
+/// Row validation; returns the total weight of the rows with x > 0.
+fn validate(rows: &[SpendRow]) -> Result<f64> {
+    if rows.is_empty() {
+        return Err(invalid(format!("{MODEL}: no customers to fit")));
+    }
+    let mut total_w = 0.0;
+    for (i, r) in rows.iter().enumerate() {
+        let n = i + 1;
+        for (name, v) in [("frequency", r.x), ("monetary value", r.m), ("weight", r.w)] {
+            if !v.is_finite() {
+                return Err(invalid(format!("{MODEL}: row {n}: {name} must be a finite number, got {v}")));
+            }
+        }
+        if r.x < 0.0 || r.x != r.x.trunc() {
+            return Err(invalid(format!("{MODEL}: row {n}: frequency must be a whole number >= 0, got {}", r.x)));
+        }
+        if !(r.w > 0.0) {
+            return Err(invalid(format!("{MODEL}: row {n}: weight must be > 0, got {}", r.w)));
+        }
+        if r.x > 0.0 {
+            if !(r.m > 0.0) {
+                return Err(invalid(format!(
+                    "{MODEL}: row {n}: monetary value must be > 0 for a repeat buyer, got {} (frequency {})",
+                    r.m, r.x
+                )));
+            }
+            total_w += r.w;
+        }
+    }
+    if total_w == 0.0 {
+        return Err(invalid(format!(
+            "{MODEL}: no customer made a repeat purchase (all frequencies are 0); the spend model needs repeat buyers"
+        )));
+    }
+    if !total_w.is_finite() {
+        return Err(invalid(format!("{MODEL}: the total weight {total_w} is not finite")));
+    }
+    Ok(total_w)
+}
+
+/// Total weighted Gamma-Gamma log-likelihood of the rows with x > 0 at `params`.
+pub fn log_likelihood(params: &GammaGammaParams, rows: &[SpendRow]) -> Result<f64> {
+    params.validate()?;
+    validate(rows)?;
+    let y: Vec<f64> = params.to_vec().iter().map(|v| v.ln()).collect();
+    let ll = GammaGamma::new(rows).ll_grad(&y, &mut [0.0; 3], || {});
+    if ll.is_finite() {
+        Ok(ll)
+    } else {
+        Err(invalid(format!("{MODEL}: the log-likelihood is not finite at {params:?}")))
+    }
+}
+
+/// Maximum-likelihood Gamma-Gamma fit on the rows with x > 0 (see the [module docs](super)).
+pub fn fit_gamma_gamma(rows: &[SpendRow], o: &FitOptions) -> Result<Fit<GammaGammaParams>> {
+    o.validate()?;
+    let total_w = validate(rows)?;
+    let obj = GammaGamma::new(rows);
+
+    // E[m] = p v / (q - 1) for q > 1: start v so the population mean matches the data's.
+    let mean_m = obj.rows.iter().map(|r| r.w * r.m).sum::<f64>() / total_w;
+    let mut starts = Vec::new();
+    for (p0, q0) in [(1.0, 2.0), (1.0, 5.0), (5.0, 2.0), (5.0, 5.0), (0.5, 1.5)] {
+        starts.extend(grid(&[&[p0], &[q0], &[mean_m * (q0 - 1.0) / p0]]));
+    }
+    starts.push(vec![0.1; 3]);
+
+    let sol = solve(&obj, &starts, o.penalizer, o, MODEL)?;
+    let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
+    let params = GammaGammaParams { p: e[0], q: e[1], v: e[2] };
+    let ll = log_likelihood(&params, rows).unwrap_or(f64::NAN);
+    finish(params, ll, total_w, sol, MODEL)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ClvError;
+    use crate::fit::testdata::{assert_rel, cdnow, cdnow_spend, check_gradient};
+
+    #[test]
+    fn cdnow_matches_lifetimes() {
+        let rows = cdnow_spend();
+        assert_eq!(rows.len(), 946);
+        let fit = fit_gamma_gamma(&rows, &FitOptions::default()).unwrap();
+        assert_rel("p", fit.params.p, 6.248802, 1e-3);
+        assert_rel("q", fit.params.q, 3.744588, 1e-3);
+        assert_rel("v", fit.params.v, 15.447748, 1e-3);
+        assert!((fit.log_likelihood - -4055.9).abs() < 0.1, "{}", fit.log_likelihood);
+        assert_eq!(fit.n_customers, 946.0);
+        assert!(fit.converged && fit.std_errors.is_some(), "{fit:?}");
+    }
+
+    #[test]
+    fn zero_frequency_rows_are_ignored() {
+        let all: Vec<SpendRow> = cdnow().into_iter().map(|(x, _, _, m)| SpendRow { x, m, w: 1.0 }).collect();
+        assert_eq!(all.len(), 2357);
+        let a = fit_gamma_gamma(&all, &FitOptions::default()).unwrap();
+        let b = fit_gamma_gamma(&cdnow_spend(), &FitOptions::default()).unwrap();
+        assert_eq!(a.params, b.params);
+        assert_eq!(a.n_customers, 946.0);
+    }
+
+    #[test]
+    fn gradient_matches_finite_differences() {
+        let obj = GammaGamma::new(&cdnow_spend());
+        for p in [[6.25, 3.74, 15.44], [0.3, 1.2, 200.0], [40.0, 20.0, 0.5]] {
+            let y: Vec<f64> = p.iter().map(|v: &f64| v.ln()).collect();
+            check_gradient(&obj, &y, 1e-6);
+        }
+    }
+
+    #[test]
+    fn weights_equal_expanded_rows() {
+        let rows = cdnow_spend();
+        let mut compressed: Vec<SpendRow> = Vec::new();
+        let mut sorted = rows.clone();
+        sorted.sort_by(|a, b| (a.x, a.m).partial_cmp(&(b.x, b.m)).unwrap());
+        for r in sorted {
+            match compressed.last_mut() {
+                Some(l) if (l.x, l.m) == (r.x, r.m) => l.w += 1.0,
+                _ => compressed.push(r),
+            }
+        }
+        assert!(compressed.len() < rows.len());
+        let a = fit_gamma_gamma(&rows, &FitOptions::default()).unwrap();
+        let b = fit_gamma_gamma(&compressed, &FitOptions::default()).unwrap();
+        for (x, y) in a.params.to_vec().iter().zip(b.params.to_vec()) {
+            assert_rel("param", y, *x, 1e-6);
+        }
+        assert!((a.log_likelihood - b.log_likelihood).abs() < 1e-6);
+    }
+
+    #[test]
+    fn penalizer_shrinks_parameters() {
+        let rows = cdnow_spend();
+        let free = fit_gamma_gamma(&rows, &FitOptions::default()).unwrap();
+        let pen = fit_gamma_gamma(&rows, &FitOptions { penalizer: 0.01, ..FitOptions::default() }).unwrap();
+        let norm = |p: &GammaGammaParams| p.p.powi(2) + p.q.powi(2) + p.v.powi(2);
+        assert!(norm(&pen.params) < 0.9 * norm(&free.params), "{:?} vs {:?}", pen.params, free.params);
+        assert!(pen.log_likelihood < free.log_likelihood);
+    }
+
+    #[test]
+    fn invalid_inputs_are_rejected() {
+        let ok = SpendRow { x: 2.0, m: 10.0, w: 1.0 };
+        let o = FitOptions::default();
+        for r in [
+            SpendRow { m: f64::NAN, ..ok },
+            SpendRow { m: 0.0, ..ok },
+            SpendRow { m: -3.0, ..ok },
+            SpendRow { x: -1.0, ..ok },
+            SpendRow { x: 1.5, ..ok },
+            SpendRow { w: 0.0, ..ok },
+            SpendRow { x: 0.0, m: f64::INFINITY, ..ok },
+        ] {
+            assert!(matches!(fit_gamma_gamma(&[ok, r], &o), Err(ClvError::InvalidParameter(_))), "{r:?} accepted");
+        }
+        // A zero-frequency row's spend is irrelevant, even if it is 0 or negative.
+        let ll = log_likelihood(&GammaGammaParams { p: 1.0, q: 2.0, v: 3.0 }, &[ok, SpendRow { x: 0.0, m: -1.0, w: 1.0 }]);
+        assert!(ll.unwrap().is_finite());
+        let only_zero = [SpendRow { x: 0.0, m: 0.0, w: 5.0 }];
+        assert!(matches!(fit_gamma_gamma(&only_zero, &o), Err(ClvError::InvalidParameter(_))));
+        assert!(matches!(fit_gamma_gamma(&[], &o), Err(ClvError::InvalidParameter(_))));
+    }
+}
