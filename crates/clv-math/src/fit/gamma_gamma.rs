@@ -86,6 +86,13 @@ impl Objective for GammaGamma {
         grad[2] = dv * v;
         ll
     }
+
+    /// v is in currency units (not rescaled, to keep lifetimes' penalty): its magnitude follows
+    /// the spend level.
+    fn typical_log(&self) -> Vec<f64> {
+        let mean_m = self.rows.iter().map(|r| r.w * r.m).sum::<f64>() / self.total_w;
+        vec![0.0, 0.0, mean_m.ln()]
+    }
 }
 
 /// Row validation; returns the total weight of the rows with x > 0.

@@ -131,6 +131,11 @@ pub(crate) trait Objective {
     /// `sum(w * ll)` at log-parameters `y` and its gradient with respect to `y` (written to
     /// `grad`). May return a non-finite value where the likelihood cannot be evaluated.
     fn ll_grad(&self, y: &[f64], grad: &mut [f64], check: fn()) -> f64;
+    /// Log of each parameter's natural magnitude in the internal scale (0 when time is scaled to
+    /// max T = 1); estimates further than `LOG_LIMIT` from it are treated as divergence.
+    fn typical_log(&self) -> Vec<f64> {
+        vec![0.0; self.dim()]
+    }
 }
 
 /// The optimum found by [`solve`], in log-parameters of the internal scale.
@@ -143,12 +148,14 @@ pub(crate) struct Solution {
     pub gradient_norm: f64,
 }
 
-/// Scaled log-parameters beyond +-LOG_LIMIT (e^20 ~ 5e8) mean the likelihood has no interior
-/// maximum for this data (a parameter runs off to 0 or infinity).
-const LOG_LIMIT: f64 = 20.0;
+/// Log-parameters further than LOG_LIMIT (e^16 ~ 9e6) from their typical magnitude mean the
+/// likelihood has no interior maximum for this data (a parameter runs off to 0 or infinity, e.g.
+/// r and alpha together when every customer buys at the same rate).
+const LOG_LIMIT: f64 = 16.0;
 /// A run that stopped short of `tol` is still reported (with `converged = false`) when its
-/// gradient is this small: it is stationary to ~5 significant digits and failed only to gain the
-/// last ones against rounding noise.
+/// gradient is this small AND the Hessian there is positive definite: it is a strict maximum to
+/// ~5 significant digits that failed only to gain the last ones against rounding noise. Without
+/// the Hessian condition it is usually a drift along a ridge towards the boundary.
 const LOOSE_TOL: f64 = 1e-5;
 /// Starts run before giving up.
 const MAX_STARTS: usize = 4;
@@ -190,7 +197,8 @@ pub(crate) fn solve(obj: &dyn Objective, starts: &[Vec<f64>], penalty: f64, o: &
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0));
 
-    let mut best: Option<Minimum> = None;
+    let typical = obj.typical_log();
+    let mut best: Option<(Minimum, Option<Vec<f64>>)> = None;
     let mut last_problem = String::from("the likelihood could not be evaluated at any starting point");
     let mut total_iterations = 0;
     for (f0, start) in ranked.iter().take(MAX_STARTS) {
@@ -199,8 +207,8 @@ pub(crate) fn solve(obj: &dyn Objective, starts: &[Vec<f64>], penalty: f64, o: &
         }
         let m = bfgs(mean_objective, start, o.max_iter, o.tol, o.check);
         total_iterations += m.iterations;
-        if let Some(i) = m.x.iter().position(|v| !(v.abs() <= LOG_LIMIT)) {
-            last_problem = format!("parameter {} ran off to {:e} (in units where max T = 1)", i, m.x[i].exp());
+        if let Some(i) = (0..k).position(|i| !((m.x[i] - typical[i]).abs() <= LOG_LIMIT)) {
+            last_problem = format!("parameter {} ran off to {:e} (in the fitting scale)", i + 1, m.x[i].exp());
             continue;
         }
         if !(m.f.is_finite() && m.grad_norm <= LOOSE_TOL.max(o.tol)) {
@@ -210,23 +218,30 @@ pub(crate) fn solve(obj: &dyn Objective, starts: &[Vec<f64>], penalty: f64, o: &
             );
             continue;
         }
+        (o.check)();
+        // Observed information of the TOTAL penalised objective = W * Hessian of the mean one.
+        let log_var = hessian_fd(mean_objective, &m.x, 1e-4)
+            .and_then(|h| invert_spd(&h))
+            .map(|inv| (0..k).map(|i| inv[i][i] / w).collect::<Vec<_>>())
+            .filter(|v| v.iter().all(|x| x.is_finite() && *x >= 0.0));
+        if !m.converged && log_var.is_none() {
+            last_problem = format!(
+                "gradient norm {:.3e} after {} iterations (tolerance {:.1e}) at a point that is not a strict maximum",
+                m.grad_norm, m.iterations, o.tol
+            );
+            continue;
+        }
         let done = m.converged;
-        if best.as_ref().is_none_or(|b| m.f < b.f) {
-            best = Some(m);
+        if best.as_ref().is_none_or(|b| m.f < b.0.f) {
+            best = Some((m, log_var));
         }
         if done {
             break;
         }
     }
-    let Some(m) = best else {
+    let Some((m, log_var)) = best else {
         return Err(no_convergence(model, last_problem));
     };
-    (o.check)();
-    // Observed information of the TOTAL penalised objective = W * Hessian of the mean one.
-    let log_var = hessian_fd(mean_objective, &m.x, 1e-4)
-        .and_then(|h| invert_spd(&h))
-        .map(|inv| (0..k).map(|i| inv[i][i] / w).collect::<Vec<_>>())
-        .filter(|v| v.iter().all(|x| x.is_finite() && *x >= 0.0));
     Ok(Solution { y: m.x, log_var, iterations: total_iterations, converged: m.converged, gradient_norm: m.grad_norm })
 }
 
