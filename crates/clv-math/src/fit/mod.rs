@@ -30,7 +30,7 @@ pub use bgbb::fit_bgbb;
 pub use bgnbd::fit_bgnbd;
 pub use gamma_gamma::fit_gamma_gamma;
 pub use mbgnbd::fit_mbgnbd;
-//TMP pub use paretonbd::fit_paretonbd;
+pub use paretonbd::fit_paretonbd;
 
 use crate::error::{ClvError, Result};
 use crate::optimize::{bfgs, hessian_fd, invert_spd, Minimum};
