@@ -1,1 +1,34 @@
-//! placeholder
+//! clv_ext: customer-lifetime-value analytics inside PostgreSQL.
+//!
+//! This crate is the thin SQL layer: it converts SQL values into `clv_math` types, calls the maths,
+//! and turns `ClvError`s into SQLSTATEs (all in `errors.rs`). The maths lives in `crates/clv-math`.
+
+
+
+pgrx::pg_module_magic!();
+
+mod agg_state;
+mod binary_type;
+mod errors;
+mod rfm_aggregate;
+mod rfm_summary;
+
+#[cfg(any(test, feature = "pg_test"))]
+#[pgrx::pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    // Tests run inside a PostgreSQL backend; one file per concept, included so they share the
+    // `tests` schema that pgrx's harness looks in.
+    include!("tests/rfm_tests.rs");
+}
+
+/// Required by `cargo pgrx test`.
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec![]
+    }
+}

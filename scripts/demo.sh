@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# README command 1: set everything up (idempotent), then run the demo on a throwaway cluster
+# (or on the server named by CLV_DATABASE_URL / PG* variables).
+source "$(dirname "$0")/lib.sh"
+ensure_setup
+install_extension
+connect_or_start pgdata
+psql_q -f "$ROOT/sql/demo.sql"

@@ -1,0 +1,91 @@
+# Shared shell functions of clv_ext's scripts. Source it; it sets ROOT, PG_CONFIG, PGBIN.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+PG_MAJOR=${CLV_PG_MAJOR:-15}
+PG_CONFIG=${PG_CONFIG:-/usr/lib/postgresql/$PG_MAJOR/bin/pg_config}
+PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
+BUILD=$ROOT/build
+PGRX_VERSION=0.18.1
+export PATH="$HOME/.cargo/bin:$PATH"
+
+log() { printf '\n\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+# Run as root directly, otherwise through sudo.
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+# Run as the unprivileged `postgres` system user, which owns the throwaway clusters.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+
+# Everything a fresh Debian 12 needs, each step skipped when already done.
+ensure_setup() {
+    local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo pkg-config"
+    local missing=""
+    for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+    if [ -n "$missing" ]; then
+        log "installing Debian packages:$missing"
+        as_root apt-get update -qq
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+    fi
+    # Debian starts a cluster of its own on 5432; ours use their own port, so it may stay.
+    if ! cargo pgrx --version 2>/dev/null | grep -q "$PGRX_VERSION"; then
+        log "installing cargo-pgrx $PGRX_VERSION (about 5 minutes, once)"
+        cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
+    fi
+    if ! grep -q "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
+        log "cargo pgrx init --pg$PG_MAJOR $PG_CONFIG"
+        cargo pgrx init "--pg$PG_MAJOR" "$PG_CONFIG"
+    fi
+}
+
+install_extension() {
+    log "building and installing clv_ext into PostgreSQL $PG_MAJOR (release)"
+    (cd "$ROOT" && as_root env "PATH=$PATH" "HOME=$HOME" cargo pgrx install --release --pg-config "$PG_CONFIG" >/dev/null)
+}
+
+# A directory the postgres user can reach: inside build/ when the checkout is reachable,
+# otherwise (e.g. a clone under /root) a private temporary directory.
+pg_dir() {
+    local want=$1
+    mkdir -p "$want"
+    if as_root chown postgres "$want" && as_pg test -w "$want"; then
+        echo "$want"
+    else
+        local d; d=$(mktemp -d /tmp/clv_ext.XXXXXX); as_root chown postgres "$d"; echo "$d"
+    fi
+}
+
+# Start a throwaway cluster owned by postgres on its own port and socket; sets PGHOST/PGPORT/PGUSER.
+start_cluster() {
+    local name=${1:-pgdata}
+    export PGPORT=${CLV_PORT:-55432}
+    CLUSTER_DIR=$(pg_dir "$BUILD/$name")
+    export PGHOST=$CLUSTER_DIR PGUSER=postgres PGDATABASE=postgres
+    if [ -f "$CLUSTER_DIR/data/postmaster.pid" ]; then
+        as_pg "$PGBIN/pg_ctl" -D "$CLUSTER_DIR/data" -m fast stop >/dev/null 2>&1 || true
+    fi
+    as_pg rm -rf "$CLUSTER_DIR/data"
+    log "starting a throwaway PostgreSQL $PG_MAJOR in $CLUSTER_DIR (port $PGPORT)"
+    as_pg "$PGBIN/initdb" -D "$CLUSTER_DIR/data" -A trust -U postgres -E UTF8 --no-locale >/dev/null
+    as_pg "$PGBIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w \
+        -o "-p $PGPORT -k $CLUSTER_DIR -c listen_addresses='' -c max_worker_processes=8 -c max_parallel_workers=4" start >/dev/null
+    trap stop_cluster EXIT
+}
+
+stop_cluster() {
+    [ -n "${CLUSTER_DIR:-}" ] && as_pg "$PGBIN/pg_ctl" -D "$CLUSTER_DIR/data" -m fast stop >/dev/null 2>&1 || true
+}
+
+# Use an existing server when the caller points at one (CLV_DATABASE_URL, or PGHOST/PGDATABASE
+# set in the environment), otherwise start a throwaway one.
+connect_or_start() {
+    if [ -n "${CLV_DATABASE_URL:-}" ]; then
+        export PGDATABASE=$CLV_DATABASE_URL
+        log "using the existing server $CLV_DATABASE_URL"
+    elif [ -n "${PGHOST:-}" ] || [ -n "${PGDATABASE:-}" ]; then
+        log "using the existing server from PG* variables (PGHOST=${PGHOST:-} PGDATABASE=${PGDATABASE:-})"
+    else
+        start_cluster "${1:-pgdata}"
+    fi
+}
+
+psql_q() { psql -X -v ON_ERROR_STOP=1 -q "$@"; }

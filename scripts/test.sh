@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# README command 2: the whole test suite (maths unit tests, in-backend #[pg_test]s, SQL regression
+# tests through CREATE EXTENSION on a real server). .ci/run calls exactly this.
+source "$(dirname "$0")/lib.sh"
+ensure_setup
+
+log "unit tests of the maths crate (cargo test -p clv-math)"
+(cd "$ROOT" && cargo test -p clv-math --release)
+
+log "in-backend tests (cargo pgrx test pg$PG_MAJOR)"
+PGRX_TEST_DATA=$(pg_dir "$BUILD/pgrx-test-data")
+(cd "$ROOT" && cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$PGRX_TEST_DATA")
+
+install_extension
+start_cluster regress-cluster
+log "SQL regression tests (pg_regress)"
+OUT=$(pg_dir "$BUILD/regress")
+cp -r "$ROOT/tests/regress/sql" "$ROOT/tests/regress/expected" "$OUT/"
+as_root chown -R postgres "$OUT"
+REGRESS=$(ls "$ROOT"/tests/regress/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort)
+if ! as_pg env PG_ABS_SRCDIR="$ROOT/tests/regress" CLV_SHARED_DATA="$(cd "$ROOT/.." && pwd)/shared/data" \
+    "$(dirname "$PG_CONFIG")/../lib/pgxs/src/test/regress/pg_regress" \
+    --host="$PGHOST" --port="$PGPORT" --user=postgres --inputdir="$OUT" --outputdir="$OUT" \
+    --dbname=clv_regress $REGRESS; then
+    cat "$OUT/regression.diffs" 2>/dev/null | head -200
+    exit 1
+fi

@@ -1,0 +1,40 @@
+//! The one place where maths errors become PostgreSQL errors, so every function reports the same
+//! kind of mistake with the same SQLSTATE.
+
+use clv_math::ClvError;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::{PgLogLevel, PgSqlErrorCode};
+
+pub fn raise(e: ClvError) -> ! {
+    let (code, hint) = match &e {
+        ClvError::InvalidParameter(_) => (PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, None),
+        ClvError::NoConvergence { hint, .. } => (PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, Some(hint.clone())),
+        ClvError::Corrupt(_) => (PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION, None),
+    };
+    let mut report = ErrorReport::new(code, e.to_string(), "clv_ext");
+    if let Some(h) = hint {
+        report = report.set_hint(h);
+    }
+    report.report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+/// Raise with an explicit SQLSTATE (for conditions the maths does not know about, e.g. NULLs).
+pub fn raise_code(code: PgSqlErrorCode, message: impl Into<String>) -> ! {
+    ErrorReport::new(code, message.into(), "clv_ext").report(PgLogLevel::ERROR);
+    unreachable!("ERROR does not return")
+}
+
+pub trait OrRaise<T> {
+    fn or_raise(self) -> T;
+}
+
+impl<T> OrRaise<T> for Result<T, ClvError> {
+    #[inline]
+    fn or_raise(self) -> T {
+        match self {
+            Ok(v) => v,
+            Err(e) => raise(e),
+        }
+    }
+}
