@@ -128,6 +128,18 @@ fn mean_std(rows: &[Vec<f64>], d: usize) -> (Vec<f64>, Vec<f64>) {
     (means, stds)
 }
 
+// Sums of features near f64::MAX overflow; refuse rather than cluster NaN z-scores.
+fn checked_mean_std(rows: &[Vec<f64>], d: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+    let (means, stds) = mean_std(rows, d);
+    if means.iter().chain(&stds).all(|v| v.is_finite()) {
+        Ok((means, stds))
+    } else {
+        Err(ClvError::InvalidParameter(
+            "features are too large to standardize: rescale them (e.g. to thousands)".into(),
+        ))
+    }
+}
+
 fn standardize(x: &[f64], means: &[f64], stds: &[f64]) -> Vec<f64> {
     x.iter()
         .zip(means.iter().zip(stds))
@@ -226,7 +238,7 @@ pub fn fit_kmeans(
             "the value feature index must be below the number of features ({d}), got {value_feature}"
         )));
     }
-    let (means, stds) = mean_std(rows, d);
+    let (means, stds) = checked_mean_std(rows, d)?;
     let z: Vec<Vec<f64>> = rows.iter().map(|r| standardize(r, &means, &stds)).collect();
     fit_standardized(&z, k, seed, value_feature, means, stds)
 }
@@ -436,7 +448,7 @@ pub fn kmeans_k_sweep(
             "the value feature index must be below the number of features ({d}), got {value_feature}"
         )));
     }
-    let (means, stds) = mean_std(rows, d);
+    let (means, stds) = checked_mean_std(rows, d)?;
     let z: Vec<Vec<f64>> = rows.iter().map(|r| standardize(r, &means, &stds)).collect();
     let idx = sample_indices(z.len(), SILHOUETTE_SAMPLE);
     let sample: Vec<&[f64]> = idx.iter().map(|&i| z[i].as_slice()).collect();
@@ -650,6 +662,12 @@ mod tests {
         assert!(invalid(fit_kmeans(&[vec![1.0], vec![f64::NAN]], 1, 0, 0)));
         assert!(invalid(fit_kmeans(&[vec![]], 1, 0, 0)));
         // Three rows but two distinct.
+        assert!(invalid(fit_kmeans(
+            &[vec![1e308], vec![1e308], vec![-1e308]],
+            1,
+            0,
+            0
+        )));
         let dup = vec![vec![1.0], vec![1.0], vec![2.0]];
         assert!(invalid(fit_kmeans(&dup, 3, 0, 0)));
         assert_eq!(fit_kmeans(&dup, 2, 0, 0).unwrap().labels, vec![0, 0, 1]);

@@ -33,6 +33,11 @@ impl ErrorAccumulator {
         crate::error::finite("predicted value", predicted)?;
         crate::error::finite("actual value", actual)?;
         let e = predicted - actual;
+        if !e.is_finite() {
+            return Err(ClvError::InvalidParameter(format!(
+                "predicted {predicted} and actual {actual} are too far apart to compare"
+            )));
+        }
         self.n += 1;
         self.sum_error += e;
         self.sum_abs_error += e.abs();
@@ -345,6 +350,7 @@ mod tests {
         assert_eq!(error_metrics(&[], &[]).unwrap(), None);
         assert!(error_metrics(&[1.0], &[]).is_err());
         assert!(error_metrics(&[f64::NAN], &[1.0]).is_err());
+        assert!(error_metrics(&[f64::MAX], &[-f64::MAX]).is_err());
     }
 
     #[test]
