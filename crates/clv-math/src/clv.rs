@@ -1,1 +1,252 @@
-// placeholder: being written
+//! Customer lifetime value as `lifetimes` computes it (`GammaGammaFitter.customer_lifetime_value`
+//! -> `utils._customer_lifetime_value`): the horizon is cut into monthly steps of
+//! `periods_per_month` model periods (lifetimes' `factor`: 30 for days, 4.345 for weeks, 1 for
+//! months), and each month contributes
+//! `expected spend * (E[X(k f)] - E[X((k-1) f)]) / (1 + rate)^k`, with E[X(t)] the conditional
+//! expected purchases of the customer in the next t periods and k = 1..months.
+
+use crate::error::{finite, ClvError, Result};
+use crate::params::GammaGammaParams;
+use crate::predict::PurchaseModel;
+
+/// Upper bound on the number of months, so that a typo cannot make a query loop for hours.
+pub const MAX_MONTHS: u32 = 12_000;
+
+/// CLV of one customer with the Gamma-Gamma expected spend
+/// (`spend.conditional_expected_spend(x, mean_spend)`) as the value of each future purchase.
+#[allow(clippy::too_many_arguments)]
+pub fn customer_lifetime_value<M: PurchaseModel + ?Sized>(
+    m: &M,
+    spend: &GammaGammaParams,
+    x: f64,
+    tx: f64,
+    big_t: f64,
+    mean_spend: f64,
+    months: u32,
+    monthly_discount_rate: f64,
+    periods_per_month: f64,
+) -> Result<f64> {
+    let value = spend.conditional_expected_spend(x, mean_spend)?;
+    customer_lifetime_value_with_spend(
+        m,
+        value,
+        x,
+        tx,
+        big_t,
+        months,
+        monthly_discount_rate,
+        periods_per_month,
+    )
+}
+
+/// CLV of one customer with an explicit expected value per future purchase.
+#[allow(clippy::too_many_arguments)]
+pub fn customer_lifetime_value_with_spend<M: PurchaseModel + ?Sized>(
+    m: &M,
+    expected_spend: f64,
+    x: f64,
+    tx: f64,
+    big_t: f64,
+    months: u32,
+    monthly_discount_rate: f64,
+    periods_per_month: f64,
+) -> Result<f64> {
+    finite("expected spend", expected_spend)?;
+    finite("discount rate", monthly_discount_rate)?;
+    finite("periods per month", periods_per_month)?;
+    if expected_spend < 0.0 {
+        return Err(ClvError::InvalidParameter(format!(
+            "expected spend must be >= 0, got {expected_spend}"
+        )));
+    }
+    if monthly_discount_rate <= -1.0 {
+        return Err(ClvError::InvalidParameter(format!(
+            "monthly discount rate must be > -1 (e.g. 0.01 for 1%), got {monthly_discount_rate}"
+        )));
+    }
+    if periods_per_month <= 0.0 {
+        return Err(ClvError::InvalidParameter(format!(
+            "periods per month must be > 0 (30 for days, 4.345 for weeks, 1 for months), got {periods_per_month}"
+        )));
+    }
+    if months > MAX_MONTHS {
+        return Err(ClvError::InvalidParameter(format!(
+            "months must be at most {MAX_MONTHS}, got {months}"
+        )));
+    }
+    // Cumulative expectations at k * periods_per_month, a chunk of months at a time so the
+    // buffers live on the stack; the model shares its per-customer terms within a chunk.
+    const CHUNK: usize = 32;
+    let mut horizons = [0.0f64; CHUNK];
+    let mut cum = [0.0f64; CHUNK];
+    let discount = 1.0 + monthly_discount_rate;
+    let mut total = 0.0;
+    let mut prev = 0.0;
+    let mut k0 = 1u32;
+    while k0 <= months {
+        let len = ((months - k0 + 1) as usize).min(CHUNK);
+        for (i, h) in horizons[..len].iter_mut().enumerate() {
+            *h = (k0 as usize + i) as f64 * periods_per_month;
+        }
+        m.conditional_expected_purchases_many(x, tx, big_t, &horizons[..len], &mut cum[..len])?;
+        for (i, &c) in cum[..len].iter().enumerate() {
+            let k = k0 as i32 + i as i32;
+            total += expected_spend * (c - prev) / discount.powi(k);
+            prev = c;
+        }
+        k0 += len as u32;
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::{BgBbParams, BgNbdParams, MbgNbdParams, ParetoNbdParams};
+
+    const BG: BgNbdParams = BgNbdParams {
+        r: 0.242593,
+        alpha: 4.413532,
+        a: 0.792886,
+        b: 2.425752,
+    };
+    const GG: GammaGammaParams = GammaGammaParams {
+        p: 6.248802,
+        q: 3.744588,
+        v: 15.447748,
+    };
+
+    #[test]
+    fn cdnow_reference_customers() {
+        // README: 12 months, 1% monthly, 4.345 weeks per month, lifetimes 0.11.3.
+        let cases = [
+            ((2.0, 30.43, 38.86, 22.35), 36.278496),
+            ((1.0, 1.71, 38.86, 11.77), 4.637466),
+            ((0.0, 0.0, 38.86, 0.0), 8.344093),
+        ];
+        for &((x, tx, tt, m), want) in &cases {
+            let got = customer_lifetime_value(&BG, &GG, x, tx, tt, m, 12, 0.01, 4.345).unwrap();
+            assert!(((got - want) / want).abs() < 1e-4, "got {got}, want {want}");
+        }
+    }
+
+    /// The definition, written out with one prediction call per month boundary.
+    fn naive<M: PurchaseModel>(
+        m: &M,
+        v: f64,
+        x: f64,
+        tx: f64,
+        tt: f64,
+        months: u32,
+        rate: f64,
+        f: f64,
+    ) -> f64 {
+        (1..=months)
+            .map(|k| {
+                let k = k as f64;
+                let inc = m.conditional_expected_purchases(k * f, x, tx, tt).unwrap()
+                    - m.conditional_expected_purchases((k - 1.0) * f, x, tx, tt)
+                        .unwrap();
+                v * inc / (1.0 + rate).powf(k)
+            })
+            .sum()
+    }
+
+    #[test]
+    fn every_model_matches_the_month_by_month_definition() {
+        // 40 months crosses a chunk boundary.
+        let mb = MbgNbdParams {
+            r: 0.525,
+            alpha: 6.183,
+            a: 0.891,
+            b: 1.614,
+        };
+        let pn = ParetoNbdParams {
+            r: 0.553,
+            alpha: 10.578,
+            s: 0.606,
+            beta: 11.669,
+        };
+        let bb = BgBbParams {
+            alpha: 1.204,
+            beta: 0.750,
+            gamma: 0.657,
+            delta: 2.783,
+        };
+        let close =
+            |a: f64, b: f64| assert!((a - b).abs() <= 1e-12 * b.abs().max(1e-300), "{a} vs {b}");
+        close(
+            customer_lifetime_value_with_spend(&BG, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345)
+                .unwrap(),
+            naive(&BG, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345),
+        );
+        close(
+            customer_lifetime_value_with_spend(&mb, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345)
+                .unwrap(),
+            naive(&mb, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345),
+        );
+        close(
+            customer_lifetime_value_with_spend(&pn, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345)
+                .unwrap(),
+            naive(&pn, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345),
+        );
+        close(
+            customer_lifetime_value_with_spend(&bb, 20.0, 3.0, 5.0, 6.0, 40, 0.02, 1.0).unwrap(),
+            naive(&bb, 20.0, 3.0, 5.0, 6.0, 40, 0.02, 1.0),
+        );
+    }
+
+    #[test]
+    fn no_discount_telescopes_to_the_total_expectation() {
+        let v = customer_lifetime_value_with_spend(&BG, 10.0, 2.0, 30.43, 38.86, 12, 0.0, 4.345)
+            .unwrap();
+        let e = BG
+            .conditional_expected_purchases(12.0 * 4.345, 2.0, 30.43, 38.86)
+            .unwrap();
+        assert!((v - 10.0 * e).abs() < 1e-12 * v);
+        assert_eq!(
+            customer_lifetime_value_with_spend(&BG, 10.0, 2.0, 30.43, 38.86, 0, 0.01, 4.345)
+                .unwrap(),
+            0.0
+        );
+    }
+
+    #[test]
+    fn invalid_inputs_are_rejected() {
+        let bad =
+            |r: Result<f64>| assert!(matches!(r, Err(ClvError::InvalidParameter(_))), "{r:?}");
+        bad(customer_lifetime_value_with_spend(
+            &BG, 10.0, 2.0, 30.43, 38.86, 12, -1.0, 4.345,
+        ));
+        bad(customer_lifetime_value_with_spend(
+            &BG, 10.0, 2.0, 30.43, 38.86, 12, 0.01, 0.0,
+        ));
+        bad(customer_lifetime_value_with_spend(
+            &BG, -1.0, 2.0, 30.43, 38.86, 12, 0.01, 4.345,
+        ));
+        bad(customer_lifetime_value_with_spend(
+            &BG, 10.0, 2.0, 40.0, 38.86, 12, 0.01, 4.345,
+        ));
+        bad(customer_lifetime_value_with_spend(
+            &BG,
+            10.0,
+            2.0,
+            30.0,
+            38.86,
+            MAX_MONTHS + 1,
+            0.01,
+            4.345,
+        ));
+        bad(customer_lifetime_value(
+            &BG,
+            &GammaGammaParams { q: 0.9, ..GG },
+            2.0,
+            30.0,
+            38.86,
+            5.0,
+            12,
+            0.01,
+            4.345,
+        ));
+    }
+}
