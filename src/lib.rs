@@ -11,7 +11,9 @@ mod agg_state;
 mod binary_type;
 mod errors;
 mod rfm_aggregate;
+mod rfm_scores;
 mod rfm_summary;
+mod window;
 
 #[cfg(any(test, feature = "pg_test"))]
 #[pgrx::pg_schema]

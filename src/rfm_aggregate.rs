@@ -1,211 +1,236 @@
 //! The `rfm` aggregates: raw transactions in, one `rfm_summary` per group out.
 //!
-//! Written by hand rather than with #[pg_aggregate] because the parallel support functions of an
-//! `internal`-state aggregate get a wrong signature from pgrx 0.18 (issue 2351). The transition
-//! functions are generated per input type (date/timestamp/timestamptz x numeric/double precision)
-//! and all share one state, combine, serialize and final function.
+//! Written by hand rather than with #[pg_aggregate]: the parallel support functions of an
+//! `internal`-state aggregate get a wrong signature from pgrx 0.18 (issue 2351), and the transition
+//! and final functions are plain V1 C functions that read their arguments' datums directly. The
+//! transition runs once per transaction, so it avoids pgrx's argument conversions (text to &str
+//! with UTF-8 checks on every row, Option wrappers) - see bench/README.md for what that buys.
+//! One transition function per input type (date/timestamp/timestamptz x numeric/double precision)
+//! and form; all share one state, combine, serialize and final function.
 
 use crate::agg_state::{new_state, state_mut};
 use crate::errors::{raise_code, OrRaise};
 use crate::rfm_summary::rfm_summary;
+use crate::window::function_info_v1;
 use clv_math::rfm::{PeriodUnit, RfmState, USECS_PER_DAY};
 use pgrx::prelude::*;
-use pgrx::{AnyNumeric, Internal, PgSqlErrorCode};
+use pgrx::{Internal, PgSqlErrorCode};
 
 /// The transition state: the maths state plus the unit text of the first row, so that a unit that
 /// changes within one group is reported instead of silently ignored.
-struct AggState {
+pub struct AggState {
     rfm: RfmState,
-    unit_text: String,
+    unit_text: Vec<u8>,
+    /// The unit datum seen last: constant arguments arrive as the same pointer on every row,
+    /// which lets the per-row check skip comparing text.
+    unit_ptr: usize,
 }
 
-trait Micros {
-    fn micros(self) -> Option<i64>;
+#[derive(Clone, Copy)]
+enum TsKind {
+    Date,
+    /// timestamp, and timestamptz taken in UTC: the day boundary does not depend on the session's
+    /// TimeZone, so the aggregate is IMMUTABLE (for local days pass `ts AT TIME ZONE 'zone'`).
+    Timestamp,
 }
 
-impl Micros for Date {
-    fn micros(self) -> Option<i64> {
-        self.is_finite().then(|| self.to_pg_epoch_days() as i64 * USECS_PER_DAY)
+#[derive(Clone, Copy)]
+enum AmountKind {
+    Float8,
+    Numeric,
+}
+
+#[derive(Clone, Copy)]
+enum Form {
+    /// rfm(ts, amount, observation_end): day periods.
+    Day,
+    /// rfm(ts, amount, observation_end, unit)
+    Unit,
+    /// rfm_holdout(ts, amount, calibration_end, observation_end, unit)
+    Holdout,
+}
+
+/// The C symbol itself (pgrx's binding is a guarded Rust wrapper, not a PGFunction pointer).
+mod numeric_float8_raw {
+    use pgrx::pg_sys;
+    unsafe extern "C-unwind" {
+        pub fn numeric_float8(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
     }
 }
 
-impl Micros for Timestamp {
-    fn micros(self) -> Option<i64> {
-        let v = self.into_inner();
-        (v != i64::MIN && v != i64::MAX).then_some(v)
+unsafe fn arg(fcinfo: pg_sys::FunctionCallInfo, i: usize) -> Option<pg_sys::Datum> {
+    let a = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) }[i];
+    (!a.isnull).then_some(a.value)
+}
+
+fn ts_usecs(kind: TsKind, d: pg_sys::Datum) -> i64 {
+    let v = match kind {
+        TsKind::Date => {
+            let days = d.value() as i32;
+            if days == i32::MIN || days == i32::MAX {
+                i64::MAX
+            } else {
+                days as i64 * USECS_PER_DAY
+            }
+        }
+        TsKind::Timestamp => d.value() as i64,
+    };
+    if v == i64::MIN || v == i64::MAX {
+        raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "transaction time must be finite, got infinity");
     }
+    v
 }
 
-/// timestamptz is taken in UTC: the day boundary does not depend on the session's TimeZone, so
-/// the aggregate can be IMMUTABLE (callers wanting local days pass `ts AT TIME ZONE 'zone'`).
-impl Micros for TimestampWithTimeZone {
-    fn micros(self) -> Option<i64> {
-        let v = self.into_inner();
-        (v != i64::MIN && v != i64::MAX).then_some(v)
-    }
-}
-
-fn usecs_of<T: Micros>(t: T) -> i64 {
-    t.micros().unwrap_or_else(|| raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "transaction time must be finite, got infinity"))
-}
-
-trait Amount {
-    fn value(self) -> f64;
-}
-
-impl Amount for f64 {
-    fn value(self) -> f64 {
-        self
-    }
-}
-
-impl Amount for AnyNumeric {
-    fn value(self) -> f64 {
+fn amount_f64(kind: AmountKind, d: pg_sys::Datum) -> f64 {
+    match kind {
+        AmountKind::Float8 => f64::from_bits(d.value() as u64),
         // numeric's NaN/Infinity become f64 NaN/inf and are rejected by the maths.
-        f64::try_from(self).unwrap_or(f64::INFINITY)
+        AmountKind::Numeric => unsafe {
+            let f = pg_sys::DirectFunctionCall1Coll(Some(numeric_float8_raw::numeric_float8), pg_sys::InvalidOid, d);
+            f64::from_bits(f.value() as u64)
+        },
     }
 }
 
-fn amount_of<A: Amount>(a: A) -> f64 {
-    a.value()
-}
-
-fn end_day(d: Option<Date>, what: &str) -> i32 {
+fn end_day(d: Option<pg_sys::Datum>, what: &str) -> i32 {
     match d {
         None => raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("{what} must not be NULL")),
-        Some(d) if !d.is_finite() => raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("{what} must be a finite date")),
-        Some(d) => d.to_pg_epoch_days(),
+        Some(d) => {
+            let days = d.value() as i32;
+            if days == i32::MIN || days == i32::MAX {
+                raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("{what} must be a finite date"));
+            }
+            days
+        }
     }
+}
+
+unsafe fn text_bytes<'a>(d: pg_sys::Datum) -> &'a [u8] {
+    unsafe { pgrx::varlena::varlena_to_byte_slice(pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr())) }
 }
 
 /// One transaction. NULL time: the row is skipped. NULL amount: counted as a purchase worth 0
 /// (pandas' groupby-sum, which lifetimes uses, treats NaN the same way).
-fn add_row(
-    mut state: Internal,
-    fcinfo: pg_sys::FunctionCallInfo,
-    usecs: Option<i64>,
-    amount: Option<f64>,
-    end: Option<Date>,
-    holdout_end: Option<Option<Date>>,
-    unit: Option<&str>,
-) -> Internal {
-    let Some(usecs) = usecs else { return state };
-    let unit = unit.unwrap_or_else(|| raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "unit must not be NULL"));
-    let (end_what, end_day_v) = if holdout_end.is_some() { ("calibration end", end_day(end, "calibration end")) } else { ("observation end", end_day(end, "observation end")) };
-    let hold = holdout_end.map(|h| end_day(h, "observation end"));
-    let st = state_mut(&mut state, fcinfo, || AggState {
-        rfm: RfmState::new(PeriodUnit::parse(unit).or_raise(), end_day_v, hold).or_raise(),
-        unit_text: unit.to_owned(),
-    });
-    if st.rfm.end_day != end_day_v || st.rfm.holdout_end_day != hold {
-        raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("the {end_what} must be the same for every row of a group"));
+unsafe fn transition(fcinfo: pg_sys::FunctionCallInfo, ts: TsKind, amount: AmountKind, form: Form) -> pg_sys::Datum {
+    unsafe {
+        let mut state = Internal::from(arg(fcinfo, 0));
+        let Some(ts_datum) = arg(fcinfo, 1) else {
+            return return_state(fcinfo, state);
+        };
+        let usecs = ts_usecs(ts, ts_datum);
+        let value = arg(fcinfo, 2).map_or(0.0, |d| amount_f64(amount, d));
+        let (end, hold, unit_arg, end_what) = match form {
+            Form::Day => (end_day(arg(fcinfo, 3), "observation end"), None, None, "observation end"),
+            Form::Unit => (end_day(arg(fcinfo, 3), "observation end"), None, Some(4), "observation end"),
+            Form::Holdout => (end_day(arg(fcinfo, 3), "calibration end"), Some(end_day(arg(fcinfo, 4), "observation end")), Some(5), "calibration end"),
+        };
+        let unit_datum = unit_arg.map(|i| {
+            arg(fcinfo, i).unwrap_or_else(|| raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "unit must not be NULL"))
+        });
+        let st = state_mut(&mut state, fcinfo, || {
+            let text = unit_datum.map_or(&b"day"[..], |d| text_bytes(d));
+            let unit = PeriodUnit::parse(&String::from_utf8_lossy(text)).or_raise();
+            AggState {
+                rfm: RfmState::new(unit, end, hold).or_raise(),
+                unit_text: text.to_vec(),
+                unit_ptr: unit_datum.map_or(0, |d| d.value()),
+            }
+        });
+        if st.rfm.end_day != end || st.rfm.holdout_end_day != hold {
+            raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("the {end_what} must be the same for every row of a group"));
+        }
+        if let Some(d) = unit_datum {
+            if d.value() != st.unit_ptr {
+                if text_bytes(d) != st.unit_text.as_slice() {
+                    raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "the unit must be the same for every row of a group");
+                }
+                st.unit_ptr = d.value();
+            }
+        }
+        st.rfm.add(usecs, value).or_raise();
+        return_state(fcinfo, state)
     }
-    if st.unit_text != unit {
-        raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "the unit must be the same for every row of a group");
+}
+
+unsafe fn return_state(fcinfo: pg_sys::FunctionCallInfo, state: Internal) -> pg_sys::Datum {
+    match state.unwrap() {
+        Some(d) => d,
+        None => {
+            unsafe { (*fcinfo).isnull = true };
+            pg_sys::Datum::from(0)
+        }
     }
-    st.rfm.add(usecs, amount.unwrap_or(0.0)).or_raise();
-    state
 }
 
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_date_float8_day(state: Internal, ts: Option<Date>, amount: Option<f64>, observation_end: Option<Date>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, Some("day"))
+macro_rules! transition_fn {
+    ($name:ident, $finfo:ident, $ts:expr, $amount:expr, $form:expr) => {
+        function_info_v1!($finfo);
+        #[pg_guard]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C-unwind" fn $name(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+            unsafe { transition(fcinfo, $ts, $amount, $form) }
+        }
+    };
 }
+transition_fn!(clv_rfm_trans_date_float8_day, pg_finfo_clv_rfm_trans_date_float8_day, TsKind::Date, AmountKind::Float8, Form::Day);
+transition_fn!(clv_rfm_trans_date_float8_unit, pg_finfo_clv_rfm_trans_date_float8_unit, TsKind::Date, AmountKind::Float8, Form::Unit);
+transition_fn!(clv_rfm_trans_date_float8_holdout, pg_finfo_clv_rfm_trans_date_float8_holdout, TsKind::Date, AmountKind::Float8, Form::Holdout);
+transition_fn!(clv_rfm_trans_date_numeric_day, pg_finfo_clv_rfm_trans_date_numeric_day, TsKind::Date, AmountKind::Numeric, Form::Day);
+transition_fn!(clv_rfm_trans_date_numeric_unit, pg_finfo_clv_rfm_trans_date_numeric_unit, TsKind::Date, AmountKind::Numeric, Form::Unit);
+transition_fn!(clv_rfm_trans_date_numeric_holdout, pg_finfo_clv_rfm_trans_date_numeric_holdout, TsKind::Date, AmountKind::Numeric, Form::Holdout);
+transition_fn!(clv_rfm_trans_timestamp_float8_day, pg_finfo_clv_rfm_trans_timestamp_float8_day, TsKind::Timestamp, AmountKind::Float8, Form::Day);
+transition_fn!(clv_rfm_trans_timestamp_float8_unit, pg_finfo_clv_rfm_trans_timestamp_float8_unit, TsKind::Timestamp, AmountKind::Float8, Form::Unit);
+transition_fn!(clv_rfm_trans_timestamp_float8_holdout, pg_finfo_clv_rfm_trans_timestamp_float8_holdout, TsKind::Timestamp, AmountKind::Float8, Form::Holdout);
+transition_fn!(clv_rfm_trans_timestamp_numeric_day, pg_finfo_clv_rfm_trans_timestamp_numeric_day, TsKind::Timestamp, AmountKind::Numeric, Form::Day);
+transition_fn!(clv_rfm_trans_timestamp_numeric_unit, pg_finfo_clv_rfm_trans_timestamp_numeric_unit, TsKind::Timestamp, AmountKind::Numeric, Form::Unit);
+transition_fn!(clv_rfm_trans_timestamp_numeric_holdout, pg_finfo_clv_rfm_trans_timestamp_numeric_holdout, TsKind::Timestamp, AmountKind::Numeric, Form::Holdout);
+transition_fn!(clv_rfm_trans_timestamptz_float8_day, pg_finfo_clv_rfm_trans_timestamptz_float8_day, TsKind::Timestamp, AmountKind::Float8, Form::Day);
+transition_fn!(clv_rfm_trans_timestamptz_float8_unit, pg_finfo_clv_rfm_trans_timestamptz_float8_unit, TsKind::Timestamp, AmountKind::Float8, Form::Unit);
+transition_fn!(clv_rfm_trans_timestamptz_float8_holdout, pg_finfo_clv_rfm_trans_timestamptz_float8_holdout, TsKind::Timestamp, AmountKind::Float8, Form::Holdout);
+transition_fn!(clv_rfm_trans_timestamptz_numeric_day, pg_finfo_clv_rfm_trans_timestamptz_numeric_day, TsKind::Timestamp, AmountKind::Numeric, Form::Day);
+transition_fn!(clv_rfm_trans_timestamptz_numeric_unit, pg_finfo_clv_rfm_trans_timestamptz_numeric_unit, TsKind::Timestamp, AmountKind::Numeric, Form::Unit);
+transition_fn!(clv_rfm_trans_timestamptz_numeric_holdout, pg_finfo_clv_rfm_trans_timestamptz_numeric_holdout, TsKind::Timestamp, AmountKind::Numeric, Form::Holdout);
 
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_date_float8(state: Internal, ts: Option<Date>, amount: Option<f64>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, unit)
-}
+function_info_v1!(pg_finfo_clv_rfm_final);
 
-#[pg_extern(immutable, parallel_safe, name = "rfm_holdout_trans")]
-fn rfm_holdout_trans_date_float8(state: Internal, ts: Option<Date>, amount: Option<f64>, calibration_end: Option<Date>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), calibration_end, Some(observation_end), unit)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_date_numeric_day(state: Internal, ts: Option<Date>, amount: Option<AnyNumeric>, observation_end: Option<Date>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, Some("day"))
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_date_numeric(state: Internal, ts: Option<Date>, amount: Option<AnyNumeric>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, unit)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_holdout_trans")]
-fn rfm_holdout_trans_date_numeric(state: Internal, ts: Option<Date>, amount: Option<AnyNumeric>, calibration_end: Option<Date>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), calibration_end, Some(observation_end), unit)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_timestamp_float8_day(state: Internal, ts: Option<Timestamp>, amount: Option<f64>, observation_end: Option<Date>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, Some("day"))
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_timestamp_float8(state: Internal, ts: Option<Timestamp>, amount: Option<f64>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, unit)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_holdout_trans")]
-fn rfm_holdout_trans_timestamp_float8(state: Internal, ts: Option<Timestamp>, amount: Option<f64>, calibration_end: Option<Date>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), calibration_end, Some(observation_end), unit)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_timestamp_numeric_day(state: Internal, ts: Option<Timestamp>, amount: Option<AnyNumeric>, observation_end: Option<Date>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, Some("day"))
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_timestamp_numeric(state: Internal, ts: Option<Timestamp>, amount: Option<AnyNumeric>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, unit)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_holdout_trans")]
-fn rfm_holdout_trans_timestamp_numeric(state: Internal, ts: Option<Timestamp>, amount: Option<AnyNumeric>, calibration_end: Option<Date>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), calibration_end, Some(observation_end), unit)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_timestamptz_float8_day(state: Internal, ts: Option<TimestampWithTimeZone>, amount: Option<f64>, observation_end: Option<Date>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, Some("day"))
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_timestamptz_float8(state: Internal, ts: Option<TimestampWithTimeZone>, amount: Option<f64>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, unit)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_holdout_trans")]
-fn rfm_holdout_trans_timestamptz_float8(state: Internal, ts: Option<TimestampWithTimeZone>, amount: Option<f64>, calibration_end: Option<Date>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), calibration_end, Some(observation_end), unit)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_timestamptz_numeric_day(state: Internal, ts: Option<TimestampWithTimeZone>, amount: Option<AnyNumeric>, observation_end: Option<Date>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, Some("day"))
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_trans")]
-fn rfm_trans_timestamptz_numeric(state: Internal, ts: Option<TimestampWithTimeZone>, amount: Option<AnyNumeric>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), observation_end, None, unit)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "rfm_holdout_trans")]
-fn rfm_holdout_trans_timestamptz_numeric(state: Internal, ts: Option<TimestampWithTimeZone>, amount: Option<AnyNumeric>, calibration_end: Option<Date>, observation_end: Option<Date>, unit: Option<&str>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, ts.map(usecs_of), amount.map(amount_of), calibration_end, Some(observation_end), unit)
+/// NULL when the group had no transaction up to the (calibration) end: such customers have no
+/// summary, as in lifetimes. Encodes straight from the state (no copy of it): the final function
+/// runs once per customer.
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn clv_rfm_final(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe {
+        let mut state = Internal::from(arg(fcinfo, 0));
+        match state.get_mut::<AggState>() {
+            Some(s) if !s.rfm.is_empty() => {
+                // Normalising is idempotent, so a final function called again (window frames,
+                // shared states) sees the same summary.
+                s.rfm.normalise();
+                let mut bytes = Vec::new();
+                s.rfm.encode(&mut bytes);
+                pgrx::rust_byte_slice_to_bytea(&bytes).into_pg().into()
+            }
+            _ => {
+                (*fcinfo).isnull = true;
+                pg_sys::Datum::from(0)
+            }
+        }
+    }
 }
 
 fn rfm_of(state: &Internal) -> Option<&AggState> {
     unsafe { state.get::<AggState>() }
 }
 
+fn from_summary(rfm: RfmState) -> AggState {
+    AggState { rfm, unit_text: Vec::new(), unit_ptr: 0 }
+}
+
 #[pg_extern(immutable, parallel_safe)]
 fn rfm_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     match (rfm_of(&a).is_some(), rfm_of(&b)) {
         (_, None) => a,
-        (false, Some(b)) => new_state(fcinfo, AggState { rfm: b.rfm.clone(), unit_text: b.unit_text.clone() }),
+        (false, Some(b)) => new_state(fcinfo, AggState { rfm: b.rfm.clone(), unit_text: b.unit_text.clone(), unit_ptr: 0 }),
         (true, Some(b)) => {
             let merged = unsafe { a.get_mut::<AggState>() }.expect("checked");
             merged.rfm.merge(&b.rfm).or_raise();
@@ -225,17 +250,7 @@ fn rfm_serialize(state: Internal) -> Vec<u8> {
 
 #[pg_extern(immutable, strict, parallel_safe)]
 fn rfm_deserialize(bytes: &[u8], _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    let rfm = RfmState::decode(bytes).or_raise();
-    new_state(fcinfo, AggState { rfm, unit_text: String::new() })
-}
-
-/// NULL when the group had no transaction up to the (calibration) end: such customers have no
-/// summary, as in lifetimes.
-#[pg_extern(immutable, parallel_safe)]
-fn rfm_final(mut state: Internal) -> Option<rfm_summary> {
-    let s = unsafe { state.get_mut::<AggState>() }?;
-    s.rfm.normalise();
-    (!s.rfm.is_empty()).then(|| rfm_summary(s.rfm.clone()))
+    new_state(fcinfo, from_summary(RfmState::decode(bytes).or_raise()))
 }
 
 /// Re-aggregation: summaries of the same customer (e.g. one per month partition) combine into one.
@@ -243,7 +258,7 @@ fn rfm_final(mut state: Internal) -> Option<rfm_summary> {
 fn rfm_rollup_trans(mut state: Internal, summary: Option<rfm_summary>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     let Some(summary) = summary else { return state };
     if rfm_of(&state).is_none() {
-        state = new_state(fcinfo, AggState { rfm: summary.0, unit_text: String::new() });
+        state = new_state(fcinfo, from_summary(summary.0));
     } else {
         unsafe { state.get_mut::<AggState>() }.expect("checked").rfm.merge(&summary.0).or_raise();
     }
@@ -252,6 +267,12 @@ fn rfm_rollup_trans(mut state: Internal, summary: Option<rfm_summary>, fcinfo: p
 
 extension_sql!(
     r#"
+CREATE FUNCTION rfm_final(internal) RETURNS rfm_summary
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_final';
+
+CREATE FUNCTION rfm_trans(internal, date, double precision, date) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_float8_day';
+
 CREATE AGGREGATE rfm(ts date, amount double precision, observation_end date) (
     sfunc = rfm_trans,
     stype = internal,
@@ -261,6 +282,9 @@ CREATE AGGREGATE rfm(ts date, amount double precision, observation_end date) (
     deserialfunc = rfm_deserialize,
     parallel = safe
 );
+
+CREATE FUNCTION rfm_trans(internal, date, double precision, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_float8_unit';
 
 CREATE AGGREGATE rfm(ts date, amount double precision, observation_end date, unit text) (
     sfunc = rfm_trans,
@@ -272,6 +296,9 @@ CREATE AGGREGATE rfm(ts date, amount double precision, observation_end date, uni
     parallel = safe
 );
 
+CREATE FUNCTION rfm_holdout_trans(internal, date, double precision, date, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_float8_holdout';
+
 CREATE AGGREGATE rfm_holdout(ts date, amount double precision, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
     stype = internal,
@@ -281,6 +308,9 @@ CREATE AGGREGATE rfm_holdout(ts date, amount double precision, calibration_end d
     deserialfunc = rfm_deserialize,
     parallel = safe
 );
+
+CREATE FUNCTION rfm_trans(internal, date, numeric, date) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_numeric_day';
 
 CREATE AGGREGATE rfm(ts date, amount numeric, observation_end date) (
     sfunc = rfm_trans,
@@ -292,6 +322,9 @@ CREATE AGGREGATE rfm(ts date, amount numeric, observation_end date) (
     parallel = safe
 );
 
+CREATE FUNCTION rfm_trans(internal, date, numeric, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_numeric_unit';
+
 CREATE AGGREGATE rfm(ts date, amount numeric, observation_end date, unit text) (
     sfunc = rfm_trans,
     stype = internal,
@@ -301,6 +334,9 @@ CREATE AGGREGATE rfm(ts date, amount numeric, observation_end date, unit text) (
     deserialfunc = rfm_deserialize,
     parallel = safe
 );
+
+CREATE FUNCTION rfm_holdout_trans(internal, date, numeric, date, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_numeric_holdout';
 
 CREATE AGGREGATE rfm_holdout(ts date, amount numeric, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
@@ -312,6 +348,9 @@ CREATE AGGREGATE rfm_holdout(ts date, amount numeric, calibration_end date, obse
     parallel = safe
 );
 
+CREATE FUNCTION rfm_trans(internal, timestamp, double precision, date) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_float8_day';
+
 CREATE AGGREGATE rfm(ts timestamp, amount double precision, observation_end date) (
     sfunc = rfm_trans,
     stype = internal,
@@ -321,6 +360,9 @@ CREATE AGGREGATE rfm(ts timestamp, amount double precision, observation_end date
     deserialfunc = rfm_deserialize,
     parallel = safe
 );
+
+CREATE FUNCTION rfm_trans(internal, timestamp, double precision, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_float8_unit';
 
 CREATE AGGREGATE rfm(ts timestamp, amount double precision, observation_end date, unit text) (
     sfunc = rfm_trans,
@@ -332,6 +374,9 @@ CREATE AGGREGATE rfm(ts timestamp, amount double precision, observation_end date
     parallel = safe
 );
 
+CREATE FUNCTION rfm_holdout_trans(internal, timestamp, double precision, date, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_float8_holdout';
+
 CREATE AGGREGATE rfm_holdout(ts timestamp, amount double precision, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
     stype = internal,
@@ -341,6 +386,9 @@ CREATE AGGREGATE rfm_holdout(ts timestamp, amount double precision, calibration_
     deserialfunc = rfm_deserialize,
     parallel = safe
 );
+
+CREATE FUNCTION rfm_trans(internal, timestamp, numeric, date) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_numeric_day';
 
 CREATE AGGREGATE rfm(ts timestamp, amount numeric, observation_end date) (
     sfunc = rfm_trans,
@@ -352,6 +400,9 @@ CREATE AGGREGATE rfm(ts timestamp, amount numeric, observation_end date) (
     parallel = safe
 );
 
+CREATE FUNCTION rfm_trans(internal, timestamp, numeric, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_numeric_unit';
+
 CREATE AGGREGATE rfm(ts timestamp, amount numeric, observation_end date, unit text) (
     sfunc = rfm_trans,
     stype = internal,
@@ -361,6 +412,9 @@ CREATE AGGREGATE rfm(ts timestamp, amount numeric, observation_end date, unit te
     deserialfunc = rfm_deserialize,
     parallel = safe
 );
+
+CREATE FUNCTION rfm_holdout_trans(internal, timestamp, numeric, date, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_numeric_holdout';
 
 CREATE AGGREGATE rfm_holdout(ts timestamp, amount numeric, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
@@ -372,6 +426,9 @@ CREATE AGGREGATE rfm_holdout(ts timestamp, amount numeric, calibration_end date,
     parallel = safe
 );
 
+CREATE FUNCTION rfm_trans(internal, timestamp with time zone, double precision, date) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_float8_day';
+
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount double precision, observation_end date) (
     sfunc = rfm_trans,
     stype = internal,
@@ -381,6 +438,9 @@ CREATE AGGREGATE rfm(ts timestamp with time zone, amount double precision, obser
     deserialfunc = rfm_deserialize,
     parallel = safe
 );
+
+CREATE FUNCTION rfm_trans(internal, timestamp with time zone, double precision, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_float8_unit';
 
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount double precision, observation_end date, unit text) (
     sfunc = rfm_trans,
@@ -392,6 +452,9 @@ CREATE AGGREGATE rfm(ts timestamp with time zone, amount double precision, obser
     parallel = safe
 );
 
+CREATE FUNCTION rfm_holdout_trans(internal, timestamp with time zone, double precision, date, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_float8_holdout';
+
 CREATE AGGREGATE rfm_holdout(ts timestamp with time zone, amount double precision, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
     stype = internal,
@@ -401,6 +464,9 @@ CREATE AGGREGATE rfm_holdout(ts timestamp with time zone, amount double precisio
     deserialfunc = rfm_deserialize,
     parallel = safe
 );
+
+CREATE FUNCTION rfm_trans(internal, timestamp with time zone, numeric, date) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_numeric_day';
 
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount numeric, observation_end date) (
     sfunc = rfm_trans,
@@ -412,6 +478,9 @@ CREATE AGGREGATE rfm(ts timestamp with time zone, amount numeric, observation_en
     parallel = safe
 );
 
+CREATE FUNCTION rfm_trans(internal, timestamp with time zone, numeric, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_numeric_unit';
+
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount numeric, observation_end date, unit text) (
     sfunc = rfm_trans,
     stype = internal,
@@ -421,6 +490,9 @@ CREATE AGGREGATE rfm(ts timestamp with time zone, amount numeric, observation_en
     deserialfunc = rfm_deserialize,
     parallel = safe
 );
+
+CREATE FUNCTION rfm_holdout_trans(internal, timestamp with time zone, numeric, date, date, text) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_numeric_holdout';
 
 CREATE AGGREGATE rfm_holdout(ts timestamp with time zone, amount numeric, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
@@ -443,5 +515,5 @@ CREATE AGGREGATE rollup(rfm_summary) (
 );
 "#,
     name = "rfm_aggregates",
-    requires = [rfm_trans_date_float8_day, rfm_trans_date_float8, rfm_holdout_trans_date_float8, rfm_trans_date_numeric_day, rfm_trans_date_numeric, rfm_holdout_trans_date_numeric, rfm_trans_timestamp_float8_day, rfm_trans_timestamp_float8, rfm_holdout_trans_timestamp_float8, rfm_trans_timestamp_numeric_day, rfm_trans_timestamp_numeric, rfm_holdout_trans_timestamp_numeric, rfm_trans_timestamptz_float8_day, rfm_trans_timestamptz_float8, rfm_holdout_trans_timestamptz_float8, rfm_trans_timestamptz_numeric_day, rfm_trans_timestamptz_numeric, rfm_holdout_trans_timestamptz_numeric, rfm_final, rfm_combine, rfm_serialize, rfm_deserialize, rfm_rollup_trans, rfm_summary]
+    requires = [rfm_combine, rfm_serialize, rfm_deserialize, rfm_rollup_trans, rfm_summary]
 );
