@@ -3,6 +3,9 @@
 # tests through CREATE EXTENSION on a real server). .ci/run calls exactly this.
 source "$(dirname "$0")/lib.sh"
 ensure_setup
+# Every runner's output also goes to a log, from which the closing line totals the tests.
+LOG=$(mktemp)
+exec > >(tee "$LOG") 2>&1
 
 log "unit tests of the maths crate (cargo test -p clv-math)"
 (cd "$ROOT" && cargo test -p clv-math --release)
@@ -25,3 +28,8 @@ if ! as_pg env PG_ABS_SRCDIR="$ROOT/tests/regress" CLV_SHARED_DATA="$(cd "$ROOT/
     cat "$OUT/regression.diffs" 2>/dev/null | head -200
     exit 1
 fi
+
+# One closing line for the whole suite: cargo's "N passed" lines plus pg_regress's test count.
+cargo_passed=$(grep -aoE 'test result: ok\. [0-9]+ passed' "$LOG" | awk '{s += $4} END {print s + 0}')
+regress_passed=$(grep -aoE 'All [0-9]+ tests passed' "$LOG" | awk '{s += $2} END {print s + 0}')
+echo "clv_ext: $((cargo_passed + regress_passed)) passed, 0 failed"

@@ -11,6 +11,7 @@ mod agg_state;
 mod binary_type;
 mod errors;
 mod model_fit;
+// mod pipeline; (enabled once the segment functions land)
 mod models;
 mod rfm_aggregate;
 mod rfm_scores;

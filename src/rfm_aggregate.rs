@@ -16,13 +16,11 @@ use clv_math::rfm::{PeriodUnit, RfmState, USECS_PER_DAY};
 use pgrx::prelude::*;
 use pgrx::{Internal, PgSqlErrorCode};
 
-/// The transition state: the maths state plus the unit text of the first row, so that a unit that
-/// changes within one group is reported instead of silently ignored.
+/// The transition state: the maths state plus the unit datum seen last, so that a unit that
+/// changes within one group is reported instead of silently ignored. Constant arguments arrive as
+/// the same pointer on every row, which lets the per-row check skip parsing text.
 pub struct AggState {
     rfm: RfmState,
-    unit_text: Vec<u8>,
-    /// The unit datum seen last: constant arguments arrive as the same pointer on every row,
-    /// which lets the per-row check skip comparing text.
     unit_ptr: usize,
 }
 
@@ -109,6 +107,11 @@ unsafe fn text_bytes<'a>(d: pg_sys::Datum) -> &'a [u8] {
     unsafe { pgrx::varlena::varlena_to_byte_slice(pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr())) }
 }
 
+fn parse_unit(d: Option<pg_sys::Datum>) -> PeriodUnit {
+    let text = d.map_or(&b"day"[..], |d| unsafe { text_bytes(d) });
+    PeriodUnit::parse(&String::from_utf8_lossy(text)).or_raise()
+}
+
 /// One transaction. NULL time: the row is skipped. NULL amount: counted as a purchase worth 0
 /// (pandas' groupby-sum, which lifetimes uses, treats NaN the same way).
 unsafe fn transition(fcinfo: pg_sys::FunctionCallInfo, ts: TsKind, amount: AmountKind, form: Form) -> pg_sys::Datum {
@@ -127,21 +130,16 @@ unsafe fn transition(fcinfo: pg_sys::FunctionCallInfo, ts: TsKind, amount: Amoun
         let unit_datum = unit_arg.map(|i| {
             arg(fcinfo, i).unwrap_or_else(|| raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "unit must not be NULL"))
         });
-        let st = state_mut(&mut state, fcinfo, || {
-            let text = unit_datum.map_or(&b"day"[..], |d| text_bytes(d));
-            let unit = PeriodUnit::parse(&String::from_utf8_lossy(text)).or_raise();
-            AggState {
-                rfm: RfmState::new(unit, end, hold).or_raise(),
-                unit_text: text.to_vec(),
-                unit_ptr: unit_datum.map_or(0, |d| d.value()),
-            }
+        let st = state_mut(&mut state, fcinfo, || AggState {
+            rfm: RfmState::new(parse_unit(unit_datum), end, hold).or_raise(),
+            unit_ptr: unit_datum.map_or(0, |d| d.value()),
         });
         if st.rfm.end_day != end || st.rfm.holdout_end_day != hold {
             raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("the {end_what} must be the same for every row of a group"));
         }
         if let Some(d) = unit_datum {
             if d.value() != st.unit_ptr {
-                if text_bytes(d) != st.unit_text.as_slice() {
+                if parse_unit(Some(d)) != st.rfm.unit {
                     raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "the unit must be the same for every row of a group");
                 }
                 st.unit_ptr = d.value();
@@ -223,14 +221,14 @@ fn rfm_of(state: &Internal) -> Option<&AggState> {
 }
 
 fn from_summary(rfm: RfmState) -> AggState {
-    AggState { rfm, unit_text: Vec::new(), unit_ptr: 0 }
+    AggState { rfm, unit_ptr: 0 }
 }
 
 #[pg_extern(immutable, parallel_safe)]
 fn rfm_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     match (rfm_of(&a).is_some(), rfm_of(&b)) {
         (_, None) => a,
-        (false, Some(b)) => new_state(fcinfo, AggState { rfm: b.rfm.clone(), unit_text: b.unit_text.clone(), unit_ptr: 0 }),
+        (false, Some(b)) => new_state(fcinfo, AggState { rfm: b.rfm.clone(), unit_ptr: 0 }),
         (true, Some(b)) => {
             let merged = unsafe { a.get_mut::<AggState>() }.expect("checked");
             merged.rfm.merge(&b.rfm).or_raise();

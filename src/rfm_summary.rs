@@ -197,6 +197,7 @@ accessor!(last_purchase, Timestamp, |s| to_timestamp(s.last_ts));
 accessor!(interpurchase_time_cv, Option<f64>, |s| s.interpurchase_cv);
 accessor!(frequency_holdout, Option<f64>, |s| s.holdout.map(|h| h.frequency));
 accessor!(monetary_value_holdout, Option<f64>, |s| s.holdout.map(|h| h.monetary_value));
+accessor!(total_amount_holdout, Option<f64>, |s| s.holdout.map(|h| h.monetary_value * h.transactions as f64));
 accessor!(recency, recency_in = "recency", f64, |s| s.recency);
 accessor!(tenure, tenure_in = "tenure", f64, |s| s.tenure);
 accessor!(time_since_last_purchase, time_since_last_purchase_in = "time_since_last_purchase", f64, |s| s.tenure - s.recency);
@@ -226,6 +227,7 @@ fn rfm_fields(
         name!(frequency_holdout, Option<f64>),
         name!(monetary_value_holdout, Option<f64>),
         name!(duration_holdout, Option<f64>),
+        name!(total_amount_holdout, Option<f64>),
     ),
 > {
     let s = summary.summary(unit_of(&summary, Some(unit)));
@@ -245,5 +247,6 @@ fn rfm_fields(
         h.as_ref().map(|h| h.frequency),
         h.as_ref().map(|h| h.monetary_value),
         h.as_ref().map(|h| h.duration),
+        h.as_ref().map(|h| h.monetary_value * h.transactions as f64),
     ))
 }

@@ -1,0 +1,277 @@
+-- clv_pipeline: from a transactions table to BI-ready tables and materialized views in one call,
+-- and clv_holdout_*: validation of the model on a calibration/holdout split.
+--
+-- Runs with the caller's privileges (no SECURITY DEFINER): the caller needs SELECT on the source
+-- and CREATE on the target schema. Every identifier is quoted with format('%I') / regclass.
+
+-- Checks a column of `source` and returns its type; clear errors for a missing column (42703) or a
+-- wrong type (42804).
+CREATE FUNCTION clv_column_type(source regclass, col text, allowed text[], what text)
+RETURNS regtype LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    t regtype;
+BEGIN
+    SELECT a.atttypid::regtype INTO t FROM pg_attribute a
+    WHERE a.attrelid = source AND a.attname = col AND a.attnum > 0 AND NOT a.attisdropped;
+    IF t IS NULL THEN
+        RAISE EXCEPTION 'column "%" of relation % does not exist', col, source
+            USING ERRCODE = 'undefined_column', HINT = format('clv_pipeline needs the %s column', what);
+    END IF;
+    IF allowed IS NOT NULL AND NOT (t::text = ANY (allowed)) THEN
+        RAISE EXCEPTION 'column "%" of relation % has type %, expected one of %', col, source, t, array_to_string(allowed, ', ')
+            USING ERRCODE = 'datatype_mismatch', HINT = format('the %s column', what);
+    END IF;
+    RETURN t;
+END $$;
+
+-- The per-customer RFM query over the source, shared by the pipeline and the validation.
+CREATE FUNCTION clv_rfm_query(source regclass, customer_column text, time_column text, amount_column text,
+                              calibration_end date, observation_end date, unit text)
+RETURNS text LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    time_types CONSTANT text[] := ARRAY['date', 'timestamp without time zone', 'timestamp with time zone'];
+    amount_types CONSTANT text[] := ARRAY['numeric', 'double precision', 'real', 'integer', 'bigint', 'smallint'];
+    summary text;
+BEGIN
+    PERFORM clv_column_type(source, customer_column, NULL, 'customer');
+    PERFORM clv_column_type(source, time_column, time_types, 'transaction time');
+    PERFORM clv_column_type(source, amount_column, amount_types, 'amount');
+    IF unit IS NULL OR lower(unit) NOT IN ('day', 'week', 'month') THEN
+        RAISE EXCEPTION 'unknown unit "%"; accepted units are ''day'', ''week'', ''month''', unit
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    summary := CASE WHEN calibration_end IS NULL
+        THEN format('rfm(%I, %I::double precision, %L)', time_column, amount_column, observation_end)
+        ELSE format('rfm_holdout(%I, %I::double precision, %L, %L, ''day'')', time_column, amount_column, calibration_end, observation_end)
+    END;
+    RETURN format(
+        'SELECT q.customer_id, f.* FROM (SELECT %I AS customer_id, %s AS s FROM %s WHERE %I IS NOT NULL GROUP BY %I) q '
+        'CROSS JOIN LATERAL rfm_fields(q.s, %L) f',
+        customer_column, summary, source, customer_column, customer_column, lower(unit));
+END $$;
+
+CREATE FUNCTION clv_pipeline(
+    source regclass,
+    customer_column text,
+    time_column text,
+    amount_column text,
+    observation_end date,
+    unit text DEFAULT 'week',
+    model text DEFAULT 'bgnbd',
+    horizon_months integer DEFAULT 12,
+    discount_rate double precision DEFAULT 0.01,
+    target_schema name DEFAULT 'clv',
+    clusters integer DEFAULT 4,
+    seed bigint DEFAULT 1
+) RETURNS TABLE (run_id bigint, customers bigint, total_clv double precision, seconds double precision)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    started timestamptz := clock_timestamp();
+    s text := quote_ident(target_schema);
+    id_type regtype;
+    rfm_sql text;
+    mv_sql text;
+    mv_hash text;
+    new_run bigint;
+    t0 timestamptz;
+    n bigint;
+BEGIN
+    model := lower(model);
+    IF model NOT IN ('bgnbd', 'pareto_nbd') THEN
+        RAISE EXCEPTION 'unknown model "%"; accepted models are ''bgnbd'', ''pareto_nbd''', model USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF horizon_months IS NULL OR horizon_months < 1 OR discount_rate IS NULL OR discount_rate <= -1 OR clusters IS NULL OR clusters < 1
+       OR observation_end IS NULL OR target_schema IS NULL THEN
+        RAISE EXCEPTION 'invalid pipeline settings: horizon_months must be >= 1, discount_rate > -1, clusters >= 1, observation_end and target_schema given'
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    id_type := clv_column_type(source, customer_column, NULL, 'customer');
+    rfm_sql := clv_rfm_query(source, customer_column, time_column, amount_column, NULL, observation_end, unit);
+
+    RAISE NOTICE 'clv_pipeline: stage 1/6: schema %', s;
+    EXECUTE format('CREATE SCHEMA IF NOT EXISTS %s', s);
+    EXECUTE format($f$CREATE TABLE IF NOT EXISTS %s.clv_models (
+        run_id bigint PRIMARY KEY,
+        fitted_at timestamptz NOT NULL,
+        fit_seconds double precision NOT NULL,
+        source text NOT NULL,
+        observation_end date NOT NULL,
+        unit text NOT NULL,
+        first_transaction timestamp,
+        last_transaction timestamp,
+        customers bigint NOT NULL,
+        model text NOT NULL,
+        bgnbd bgnbd_model,
+        pareto_nbd pareto_nbd_model,
+        spend gamma_gamma_model NOT NULL,
+        clusters kmeans_model,
+        horizon_months integer NOT NULL,
+        discount_rate double precision NOT NULL)$f$, s);
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %s.clv_tier_history (run_id bigint NOT NULL, customer_id %s NOT NULL, tier text, '
+                   'PRIMARY KEY (run_id, customer_id))', s, id_type);
+
+    RAISE NOTICE 'clv_pipeline: stage 2/6: RFM summaries of % (observation end %, unit %)', source, observation_end, unit;
+    t0 := clock_timestamp();
+    EXECUTE format('DROP TABLE IF EXISTS %s.clv_rfm', s);
+    EXECUTE format('CREATE TABLE %s.clv_rfm AS %s', s, rfm_sql);
+    EXECUTE format('ALTER TABLE %s.clv_rfm ADD PRIMARY KEY (customer_id)', s);
+    EXECUTE format('SELECT count(*) FROM %s.clv_rfm', s) INTO n;
+    IF n = 0 THEN
+        RAISE EXCEPTION 'no customer has a transaction up to %', observation_end USING ERRCODE = 'no_data_found';
+    END IF;
+
+    RAISE NOTICE 'clv_pipeline: stage 3/6: fitting % and Gamma-Gamma on % customers', model, n;
+    EXECUTE format('SELECT coalesce(max(run_id), 0) + 1 FROM %s.clv_models', s) INTO new_run;
+    EXECUTE format($f$INSERT INTO %1$s.clv_models
+        SELECT %2$s, now(), 0, %3$L, %4$L, %5$L, min(first_purchase), max(last_purchase), count(*), %6$L,
+               CASE WHEN %6$L = 'bgnbd' THEN bgnbd_fit(frequency, recency, tenure) END,
+               CASE WHEN %6$L = 'pareto_nbd' THEN pareto_nbd_fit(frequency, recency, tenure) END,
+               gamma_gamma_fit(frequency, monetary_value), NULL, %7$s, %8$s
+        FROM %1$s.clv_rfm$f$, s, new_run, source::text, observation_end, lower(unit), model, horizon_months, discount_rate);
+
+    RAISE NOTICE 'clv_pipeline: stage 4/6: K-means with % clusters on recency, frequency, monetary value and CLV', clusters;
+    EXECUTE format($f$UPDATE %1$s.clv_models m SET clusters = (
+        SELECT kmeans_fit(ARRAY[r.recency, r.frequency, r.monetary_value,
+                   coalesce(clv(m.bgnbd, m.spend, r.frequency, r.recency, r.tenure, r.monetary_value, m.horizon_months, m.discount_rate, m.unit),
+                            clv(m.pareto_nbd, m.spend, r.frequency, r.recency, r.tenure, r.monetary_value, m.horizon_months, m.discount_rate, m.unit))],
+               %2$s, %3$s::bigint)
+        FROM %1$s.clv_rfm r) WHERE m.run_id = %4$s$f$, s, least(clusters, n), seed, new_run);
+    EXECUTE format('UPDATE %s.clv_models SET fit_seconds = extract(epoch FROM clock_timestamp() - %L::timestamptz) WHERE run_id = %s',
+                   s, t0, new_run);
+
+    RAISE NOTICE 'clv_pipeline: stage 5/6: scoring every customer (materialized view %.clv_customers)', s;
+    mv_sql := format($f$
+        WITH m AS (SELECT * FROM %1$s.clv_models ORDER BY run_id DESC LIMIT 1),
+        scored AS (
+            SELECT r.customer_id, r.frequency, r.recency, r.tenure, r.monetary_value, r.transactions, r.total_amount,
+                   r.first_purchase, r.last_purchase,
+                   coalesce(p_alive(m.bgnbd, r.frequency, r.recency, r.tenure),
+                            p_alive(m.pareto_nbd, r.frequency, r.recency, r.tenure)) AS p_alive,
+                   coalesce(expected_purchases(m.bgnbd, m.horizon_months * clv_periods_per_month(m.unit), r.frequency, r.recency, r.tenure),
+                            expected_purchases(m.pareto_nbd, m.horizon_months * clv_periods_per_month(m.unit), r.frequency, r.recency, r.tenure)) AS expected_purchases,
+                   expected_spend(m.spend, r.frequency, r.monetary_value) AS expected_spend,
+                   coalesce(clv(m.bgnbd, m.spend, r.frequency, r.recency, r.tenure, r.monetary_value, m.horizon_months, m.discount_rate, m.unit),
+                            clv(m.pareto_nbd, m.spend, r.frequency, r.recency, r.tenure, r.monetary_value, m.horizon_months, m.discount_rate, m.unit)) AS clv,
+                   m.clusters
+            FROM %1$s.clv_rfm r CROSS JOIN m)
+        SELECT customer_id, frequency, recency, tenure, monetary_value, transactions, total_amount, first_purchase, last_purchase,
+               p_alive, expected_purchases, expected_spend, clv,
+               clv_segment(clv) OVER () AS tier,
+               rfm_segment(rfm_score(tenure - recency, false) OVER (), rfm_score(frequency) OVER (),
+                           rfm_score(total_amount) OVER ()) AS rfm_segment,
+               clv_named_segment(frequency, p_alive, percent_rank() OVER (ORDER BY clv),
+                                 percent_rank() OVER (ORDER BY total_amount),
+                                 percent_rank() OVER (ORDER BY expected_purchases)) AS named_segment,
+               kmeans_assign(clusters, ARRAY[recency, frequency, monetary_value, clv]) AS cluster
+        FROM scored$f$, s);
+    mv_hash := md5(mv_sql);
+    IF to_regclass(s || '.clv_customers') IS NOT NULL
+       AND obj_description(to_regclass(s || '.clv_customers'), 'pg_class') = mv_hash THEN
+        EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.clv_customers', s);
+    ELSE
+        EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s.clv_customers CASCADE', s);
+        EXECUTE format('CREATE MATERIALIZED VIEW %s.clv_customers AS %s', s, mv_sql);
+        EXECUTE format('CREATE UNIQUE INDEX ON %s.clv_customers (customer_id)', s);
+        EXECUTE format('COMMENT ON MATERIALIZED VIEW %s.clv_customers IS %L', s, mv_hash);
+    END IF;
+
+    RAISE NOTICE 'clv_pipeline: stage 6/6: tier summary, tier history and migration views';
+    EXECUTE format($f$CREATE OR REPLACE VIEW %1$s.clv_tier_summary AS
+        SELECT tier, count(*) AS customers,
+               round(100.0 * count(*) / sum(count(*)) OVER (), 2) AS customer_share_pct,
+               sum(clv) AS predicted_clv,
+               round((100.0 * sum(clv) / nullif(sum(sum(clv)) OVER (), 0))::numeric, 2) AS clv_share_pct,
+               avg(p_alive) AS mean_p_alive, avg(expected_purchases) AS mean_expected_purchases
+        FROM %1$s.clv_customers GROUP BY tier$f$, s);
+    EXECUTE format('DELETE FROM %s.clv_tier_history WHERE run_id = %s', s, new_run);
+    EXECUTE format('INSERT INTO %1$s.clv_tier_history SELECT %2$s, customer_id, tier FROM %1$s.clv_customers', s, new_run);
+    EXECUTE format($f$CREATE OR REPLACE VIEW %1$s.clv_tier_migration AS
+        WITH cur AS (SELECT max(run_id) AS r FROM %1$s.clv_models),
+             prev AS (SELECT max(run_id) AS r FROM %1$s.clv_models WHERE run_id < (SELECT r FROM cur)),
+             a AS (SELECT customer_id, tier FROM %1$s.clv_tier_history WHERE run_id = (SELECT r FROM prev)),
+             b AS (SELECT customer_id, tier FROM %1$s.clv_tier_history WHERE run_id = (SELECT r FROM cur))
+        SELECT (SELECT r FROM prev) AS from_run, (SELECT r FROM cur) AS to_run,
+               coalesce(a.tier, '(new)') AS from_tier, coalesce(b.tier, '(gone)') AS to_tier, count(*) AS customers
+        FROM a FULL JOIN b USING (customer_id)
+        WHERE (SELECT r FROM prev) IS NOT NULL
+        GROUP BY a.tier, b.tier$f$, s);
+
+    RETURN QUERY EXECUTE format('SELECT %s::bigint, count(*), sum(clv), extract(epoch FROM clock_timestamp() - %L::timestamptz)::float8 '
+                                'FROM %s.clv_customers', new_run, started, s);
+END $$;
+
+-- lifetimes' monthly factor for a model time unit: 30 days, 4.345 weeks or 1 month per month.
+CREATE FUNCTION clv_periods_per_month(unit text) RETURNS double precision
+LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
+    SELECT CASE lower(unit) WHEN 'day' THEN 30.0 WHEN 'week' THEN 4.345 WHEN 'month' THEN 1.0 END
+$$;
+
+-- Validation: fit on the calibration window, predict the holdout window, compare with what happened.
+CREATE FUNCTION clv_holdout_predictions(
+    source regclass, customer_column text, time_column text, amount_column text,
+    calibration_end date, observation_end date, unit text DEFAULT 'week', model text DEFAULT 'bgnbd')
+RETURNS TABLE (customer_id text, frequency_cal double precision, recency_cal double precision, tenure_cal double precision,
+               monetary_value_cal double precision, p_alive double precision, frequency_holdout double precision,
+               duration_holdout double precision, predicted_purchases double precision,
+               actual_spend double precision, predicted_spend double precision)
+LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    rfm_sql text := clv_rfm_query(source, customer_column, time_column, amount_column, calibration_end, observation_end, unit);
+BEGIN
+    model := lower(model);
+    IF model NOT IN ('bgnbd', 'pareto_nbd') THEN
+        RAISE EXCEPTION 'unknown model "%"; accepted models are ''bgnbd'', ''pareto_nbd''', model USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN QUERY EXECUTE format($f$
+        WITH r AS MATERIALIZED (%s),
+        m AS (SELECT CASE WHEN %L = 'bgnbd' THEN bgnbd_fit(frequency, recency, tenure) END AS b,
+                     CASE WHEN %L = 'pareto_nbd' THEN pareto_nbd_fit(frequency, recency, tenure) END AS p,
+                     gamma_gamma_fit(frequency, monetary_value) AS g FROM r),
+        pred AS (
+            SELECT r.*, coalesce(p_alive(m.b, r.frequency, r.recency, r.tenure), p_alive(m.p, r.frequency, r.recency, r.tenure)) AS alive,
+                   coalesce(expected_purchases(m.b, r.duration_holdout, r.frequency, r.recency, r.tenure),
+                            expected_purchases(m.p, r.duration_holdout, r.frequency, r.recency, r.tenure)) AS purchases,
+                   expected_spend(m.g, r.frequency, r.monetary_value) AS spend
+            FROM r, m)
+        SELECT customer_id::text, frequency, recency, tenure, monetary_value, alive, frequency_holdout, duration_holdout,
+               purchases, total_amount_holdout, purchases * spend
+        FROM pred$f$, rfm_sql, model, model);
+END $$;
+
+-- MAE, RMSE and bias (mean predicted - actual) of holdout purchases and spend, and the tier hit
+-- rate: the share of the actual top-20% holdout spenders that the model put in its top 20%.
+CREATE FUNCTION clv_holdout_metrics(
+    source regclass, customer_column text, time_column text, amount_column text,
+    calibration_end date, observation_end date, unit text DEFAULT 'week', model text DEFAULT 'bgnbd')
+RETURNS TABLE (metric text, value double precision)
+LANGUAGE sql VOLATILE AS $$
+    WITH p AS (SELECT * FROM clv_holdout_predictions(source, customer_column, time_column, amount_column,
+                                                      calibration_end, observation_end, unit, model)),
+    tiers AS (SELECT clv_segment(actual_spend) OVER () AS actual_tier, clv_segment(predicted_spend) OVER () AS predicted_tier FROM p)
+    SELECT * FROM (VALUES
+        ('customers', (SELECT count(*)::float8 FROM p)),
+        ('purchases_mae', (SELECT avg(abs(predicted_purchases - frequency_holdout)) FROM p)),
+        ('purchases_rmse', (SELECT sqrt(avg((predicted_purchases - frequency_holdout) ^ 2)) FROM p)),
+        ('purchases_bias', (SELECT avg(predicted_purchases - frequency_holdout) FROM p)),
+        ('spend_mae', (SELECT avg(abs(predicted_spend - actual_spend)) FROM p)),
+        ('spend_rmse', (SELECT sqrt(avg((predicted_spend - actual_spend) ^ 2)) FROM p)),
+        ('spend_bias', (SELECT avg(predicted_spend - actual_spend) FROM p)),
+        ('tier_hit_rate', (SELECT avg((predicted_tier = 'high')::int) FROM tiers WHERE actual_tier = 'high'))
+    ) v(metric, value)
+$$;
+
+-- lifetimes' plot_calibration_purchases_vs_holdout_purchases as a table: mean predicted and mean
+-- actual holdout purchases by calibration frequency 0..max_frequency (lifetimes' default n = 7
+-- shows 0..6; higher frequencies are left out, as there).
+CREATE FUNCTION clv_calibration_vs_holdout(
+    source regclass, customer_column text, time_column text, amount_column text,
+    calibration_end date, observation_end date, unit text DEFAULT 'week', model text DEFAULT 'bgnbd',
+    max_frequency integer DEFAULT 6)
+RETURNS TABLE (frequency_cal integer, customers bigint, mean_predicted double precision, mean_actual double precision)
+LANGUAGE sql VOLATILE AS $$
+    SELECT p.frequency_cal::int, count(*), avg(p.predicted_purchases), avg(p.frequency_holdout)
+    FROM clv_holdout_predictions(source, customer_column, time_column, amount_column,
+                                 calibration_end, observation_end, unit, model) p
+    WHERE p.frequency_cal <= max_frequency
+    GROUP BY 1 ORDER BY 1
+$$;

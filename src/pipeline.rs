@@ -1,0 +1,4 @@
+//! The one-call pipeline and the holdout validation, written in PL/pgSQL (sql/pipeline.sql): they
+//! orchestrate SQL (tables, materialized views, refreshes) and run with the caller's privileges.
+
+pgrx::extension_sql_file!("../sql/pipeline.sql", name = "pipeline", finalize);
