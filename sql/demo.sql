@@ -77,3 +77,33 @@ SELECT customer_id, frequency, round(recency::numeric, 1) AS recency, round(tenu
        round(p_alive::numeric, 3) AS p_alive, round(expected_purchases_26w::numeric, 2) AS purchases_26w,
        round(expected_spend::numeric, 2) AS spend, round(clv_12m::numeric, 2) AS clv_12m
 FROM customer_value ORDER BY clv_12m DESC, customer_id LIMIT 10;
+
+-- The one-call pipeline: run 1 with data to the end of September, run 2 at the end of the year.
+DROP SCHEMA IF EXISTS clv_demo_out CASCADE;
+SET client_min_messages = notice;
+\echo
+\echo 'clv_pipeline, run 1 (observation end 2024-09-30):'
+SELECT run_id, customers, round(total_clv::numeric, 2) AS total_clv
+FROM clv_pipeline('clv_demo.transactions', 'customer_id', 'ts', 'amount', '2024-09-30', target_schema => 'clv_demo_out');
+\echo
+\echo 'clv_pipeline, run 2 (observation end 2024-12-29):'
+SELECT run_id, customers, round(total_clv::numeric, 2) AS total_clv
+FROM clv_pipeline('clv_demo.transactions', 'customer_id', 'ts', 'amount', '2024-12-29', target_schema => 'clv_demo_out');
+SET client_min_messages = warning;
+
+\echo
+\echo 'Tier summary (the 80/20 check):'
+SELECT tier, customers, customer_share_pct, round(predicted_clv::numeric, 2) AS predicted_clv, clv_share_pct,
+       round(mean_p_alive::numeric, 3) AS mean_p_alive
+FROM clv_demo_out.clv_tier_summary ORDER BY clv_share_pct DESC;
+
+\echo
+\echo 'Tier migration from run 1 to run 2:'
+SELECT from_tier, to_tier, customers FROM clv_demo_out.clv_tier_migration ORDER BY from_tier, to_tier;
+
+\echo
+\echo 'Validation: calibration to 2024-09-30, holdout to 2024-12-29 (mean purchases by calibration frequency):'
+SELECT frequency_cal, customers, round(mean_predicted::numeric, 3) AS mean_predicted, round(mean_actual::numeric, 3) AS mean_actual
+FROM clv_calibration_vs_holdout('clv_demo.transactions', 'customer_id', 'ts', 'amount', '2024-09-30', '2024-12-29');
+SELECT metric, round(value::numeric, 4) AS value
+FROM clv_holdout_metrics('clv_demo.transactions', 'customer_id', 'ts', 'amount', '2024-09-30', '2024-12-29');

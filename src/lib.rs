@@ -28,6 +28,7 @@ mod tests {
     // Tests run inside a PostgreSQL backend; one file per concept, included so they share the
     // `tests` schema that pgrx's harness looks in.
     include!("tests/rfm_tests.rs");
+    include!("tests/model_tests.rs");
 }
 
 /// Required by `cargo pgrx test`.
