@@ -15,7 +15,11 @@
 //!
 //! The line search is Nocedal & Wright, *Numerical Optimization* (2nd ed.), Algorithms 3.5/3.6
 //! (bracketing, then zoom with safeguarded cubic interpolation), with c1 = 1e-4, c2 = 0.9 - the
-//! usual quasi-Newton constants, also scipy's.
+//! usual quasi-Newton constants, also scipy's. Near the optimum the decrease a step can achieve
+//! falls below the rounding noise of a likelihood summed over 1e5 rows, and the Armijo test then
+//! fails on noise; there we also accept Hager & Zhang's (2005) *approximate Wolfe* step
+//! (`c2 phi'(0) <= phi'(a) <= (2 c1 - 1) phi'(0)` while `phi(a) <= phi(0) + eps |phi(0)|`), which
+//! relies on the exact gradient instead of on differences of nearly equal values.
 
 /// Outcome of [`bfgs`]. `converged` means the infinity norm of the gradient reached `tol`.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +40,8 @@ const C2: f64 = 0.9;
 /// can still expand beyond it.
 const MAX_FIRST_STEP: f64 = 4.0;
 const MAX_LINE_EVALS: usize = 40;
+/// Relative size of f changes treated as rounding noise by the approximate Wolfe test.
+const F_NOISE: f64 = 1e-12;
 
 fn inf_norm(v: &[f64]) -> f64 {
     v.iter().fold(0.0_f64, |m, x| m.max(x.abs()))
@@ -118,11 +124,16 @@ impl<F: FnMut(&[f64], &mut [f64]) -> f64> Line<'_, F> {
 fn line_search<F: FnMut(&[f64], &mut [f64]) -> f64>(ls: &mut Line<F>, p0: Pt, a_init: f64) -> Option<Pt> {
     let armijo = |p: &Pt| p.f <= p0.f + C1 * p.a * p0.d;
     let curvature = |p: &Pt| p.d.abs() <= -C2 * p0.d;
+    let approx_wolfe =
+        |p: &Pt| p.ok() && p.f <= p0.f + F_NOISE * p0.f.abs() && C2 * p0.d <= p.d && p.d <= (2.0 * C1 - 1.0) * p0.d;
     let mut prev = p0;
     let mut a = a_init;
     let (mut lo, mut hi);
     loop {
         let p = ls.eval(a);
+        if approx_wolfe(&p) {
+            return Some(p);
+        }
         if !p.ok() || !armijo(&p) || (prev.a > 0.0 && p.f >= prev.f) {
             lo = prev;
             hi = p;
@@ -154,6 +165,9 @@ fn line_search<F: FnMut(&[f64], &mut [f64]) -> f64>(ls: &mut Line<F>, p0: Pt, a_
         }
         let a = interpolate(&lo, &hi);
         let p = ls.eval(a);
+        if approx_wolfe(&p) {
+            return Some(p);
+        }
         if !p.ok() || !armijo(&p) || p.f >= lo.f {
             hi = p;
         } else {

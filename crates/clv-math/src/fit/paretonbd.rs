@@ -335,7 +335,7 @@ pub fn fit_paretonbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<ParetoN
 mod tests {
     use super::*;
     use crate::error::ClvError;
-    use crate::fit::testdata::{assert_rel, cdnow_rows, check_gradient, compress};
+    use crate::fit::testdata::{assert_rel, cdnow_rows, check_gradient, compress, simulate_paretonbd};
     use crate::special::ln_hyp2f1;
 
     /// lifetimes' formula, term for term, with the shared special-function implementation.
@@ -434,6 +434,21 @@ mod tests {
         let norm = |p: &ParetoNbdParams| p.r.powi(2) + (p.alpha / 38.86).powi(2) + p.s.powi(2) + (p.beta / 38.86).powi(2);
         assert!(norm(&pen.params) < 0.9 * norm(&free.params), "{:?} vs {:?}", pen.params, free.params);
         assert!(pen.log_likelihood < free.log_likelihood);
+    }
+
+    /// 100,000 simulated customers (seeded): every parameter recovered within 5% (standard errors
+    /// 1-3%). The design (s > 1, long observation) keeps beta identified, unlike CDNOW.
+    /// ~8 s in release; unoptimised dual-number code makes it ~200 s in a debug build.
+    #[test]
+    #[cfg_attr(debug_assertions, ignore = "slow without optimisation: run with cargo test --release")]
+    fn recovers_simulated_parameters() {
+        let truth = ParetoNbdParams { r: 0.8, alpha: 5.0, s: 1.5, beta: 30.0 };
+        let rows = simulate_paretonbd(100_000, truth.r, truth.alpha, truth.s, truth.beta, (52.0, 104.0), 7);
+        let fit = fit_paretonbd(&rows, &FitOptions::default()).unwrap();
+        for ((name, got), want) in ParetoNbdParams::NAMES.iter().zip(fit.params.to_vec()).zip(truth.to_vec()) {
+            assert_rel(name, got, want, 0.05);
+        }
+        assert!(fit.converged);
     }
 
     #[test]
