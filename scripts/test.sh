@@ -21,7 +21,7 @@ REGRESS=$(ls "$ROOT"/tests/regress/sql/*.sql | xargs -n1 basename | sed 's/\.sql
 if ! as_pg env PG_ABS_SRCDIR="$ROOT/tests/regress" CLV_SHARED_DATA="$(cd "$ROOT/.." && pwd)/shared/data" \
     "$(dirname "$PG_CONFIG")/../lib/pgxs/src/test/regress/pg_regress" \
     --host="$PGHOST" --port="$PGPORT" --user=postgres --inputdir="$OUT" --outputdir="$OUT" \
-    --dbname=clv_regress $REGRESS; then
+    --dbname=clv_regress --load-extension=clv_ext $REGRESS; then
     cat "$OUT/regression.diffs" 2>/dev/null | head -200
     exit 1
 fi

@@ -10,9 +10,13 @@ pgrx::pg_module_magic!();
 mod agg_state;
 mod binary_type;
 mod errors;
+mod model_fit;
+mod models;
 mod rfm_aggregate;
 mod rfm_scores;
 mod rfm_summary;
+mod scoring;
+mod simulation;
 mod window;
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -1,0 +1,399 @@
+//! Model-fitting aggregates: `bgnbd_fit(frequency, recency, tenure [, weight [, penalizer]])` and
+//! likewise for Pareto/NBD, MBG/NBD, BG/BB and Gamma-Gamma.
+//!
+//! The state keeps sufficient statistics: identical input rows are stored once with a summed
+//! weight, so memory grows with distinct (frequency, recency, T) patterns, not with customers.
+//! Parallel workers (and Citus) each build a partial map; combine merges them and serialize /
+//! deserialize move them between processes (hand-written: pgrx issue 2351). The map is turned into
+//! rows sorted by key before fitting, so the result does not depend on arrival order: serial and
+//! parallel plans give the same parameters.
+
+use crate::agg_state::{new_state, state_mut};
+use crate::errors::{raise_code, OrRaise};
+use crate::models::*;
+use clv_math::fit::{self, CustomerRow, FitOptions, SpendRow};
+use pgrx::prelude::*;
+use pgrx::{Internal, PgSqlErrorCode};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+#[derive(Default, Clone)]
+pub struct FitState {
+    rows: HashMap<[u64; 3], f64>,
+    penalizer: Option<f64>,
+}
+
+impl FitState {
+    fn add(&mut self, key: [f64; 3], weight: f64, penalizer: Option<f64>) {
+        if !(weight.is_finite() && weight > 0.0) {
+            raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("weight must be a finite number > 0, got {weight}"));
+        }
+        if let Some(p) = penalizer {
+            if !(p.is_finite() && p >= 0.0) {
+                raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("penalizer must be a finite number >= 0, got {p}"));
+            }
+            match self.penalizer {
+                Some(q) if q != p => raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "the penalizer must be the same for every row"),
+                _ => self.penalizer = Some(p),
+            }
+        }
+        // -0.0 and 0.0 are the same customer pattern.
+        let bits = key.map(|v| (v + 0.0).to_bits());
+        *self.rows.entry(bits).or_insert(0.0) += weight;
+    }
+
+    fn merge(&mut self, other: &FitState) {
+        for (k, w) in &other.rows {
+            *self.rows.entry(*k).or_insert(0.0) += w;
+        }
+        if let Some(p) = other.penalizer {
+            if matches!(self.penalizer, Some(q) if q != p) {
+                raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "the penalizer must be the same for every row");
+            }
+            self.penalizer = Some(p);
+        }
+    }
+
+    /// Rows in key order, so the optimizer sees the same sums whatever the arrival order.
+    fn sorted(&self) -> Vec<([f64; 3], f64)> {
+        let mut v: Vec<([u64; 3], f64)> = self.rows.iter().map(|(k, w)| (*k, *w)).collect();
+        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        v.into_iter().map(|(k, w)| (k.map(f64::from_bits), w)).collect()
+    }
+
+    fn options(&self) -> FitOptions {
+        FitOptions { penalizer: self.penalizer.unwrap_or(0.0), check: check_interrupts, ..FitOptions::default() }
+    }
+
+    // Layout: version u8, has_penalizer u8, penalizer f64, n u64, n x (3 x u64 key, f64 weight).
+    fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(18 + self.rows.len() * 32);
+        out.push(1u8);
+        out.push(self.penalizer.is_some() as u8);
+        out.extend_from_slice(&self.penalizer.unwrap_or(0.0).to_le_bytes());
+        out.extend_from_slice(&(self.rows.len() as u64).to_le_bytes());
+        for (k, w) in &self.rows {
+            for b in k {
+                out.extend_from_slice(&b.to_le_bytes());
+            }
+            out.extend_from_slice(&w.to_le_bytes());
+        }
+        out
+    }
+
+    fn decode(b: &[u8]) -> FitState {
+        let corrupt = || raise_code(PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION, "corrupt model-fit state");
+        if b.len() < 18 || b[0] != 1 {
+            corrupt();
+        }
+        let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+        let n = u(10) as usize;
+        if b.len() != 18 + n * 32 {
+            corrupt();
+        }
+        let penalizer = (b[1] == 1).then(|| f64::from_bits(u(2)));
+        let rows = (0..n).map(|i| {
+            let o = 18 + i * 32;
+            ([u(o), u(o + 8), u(o + 16)], f64::from_bits(u(o + 24)))
+        }).collect();
+        FitState { rows, penalizer }
+    }
+}
+
+fn check_interrupts() {
+    pgrx::check_for_interrupts!();
+}
+
+fn fit_state(state: &Internal) -> Option<&FitState> {
+    unsafe { state.get::<FitState>() }
+}
+
+fn add_row(mut state: Internal, fcinfo: pg_sys::FunctionCallInfo, key: [Option<f64>; 3], weight: Option<Option<f64>>, penalizer: Option<Option<f64>>) -> Internal {
+    // Rows with a NULL input (e.g. customers without a summary) are skipped.
+    let ([Some(a), Some(b), Some(c)], Some(w)) = (key, weight.unwrap_or(Some(1.0))) else { return state };
+    let penalizer = penalizer.map(|p| p.unwrap_or_else(|| raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "penalizer must not be NULL")));
+    state_mut(&mut state, fcinfo, FitState::default).add([a, b, c], w, penalizer);
+    state
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn clv_fit_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    match (fit_state(&a).is_some(), fit_state(&b)) {
+        (_, None) => a,
+        (false, Some(b)) => new_state(fcinfo, b.clone()),
+        (true, Some(b)) => {
+            unsafe { a.get_mut::<FitState>() }.expect("checked").merge(b);
+            a
+        }
+    }
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn clv_fit_serialize(state: Internal) -> Vec<u8> {
+    fit_state(&state).map(FitState::encode).unwrap_or_default()
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn clv_fit_deserialize(bytes: &[u8], _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    new_state(fcinfo, FitState::decode(bytes))
+}
+
+fn customer_rows(s: &FitState) -> Vec<CustomerRow> {
+    s.sorted().into_iter().map(|([x, tx, t], w)| CustomerRow { x, tx, t, w }).collect()
+}
+
+fn spend_rows(s: &FitState) -> Vec<SpendRow> {
+    s.sorted().into_iter().map(|([x, m, _], w)| SpendRow { x, m, w }).collect()
+}
+
+#[pg_extern(immutable, parallel_safe, name = "bgnbd_fit_trans")]
+fn bgnbd_fit_trans(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, tenure], None, None)
+}
+#[pg_extern(immutable, parallel_safe, name = "bgnbd_fit_trans")]
+fn bgnbd_fit_trans_w(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), None)
+}
+#[pg_extern(immutable, parallel_safe, name = "bgnbd_fit_trans")]
+fn bgnbd_fit_trans_wp(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), Some(penalizer))
+}
+/// NULL for no rows; an error with a hint when the optimizer does not converge.
+#[pg_extern(immutable, parallel_safe)]
+fn bgnbd_fit_final(state: Internal) -> Option<bgnbd_model> {
+    let s = fit_state(&state)?;
+    let f = fit::fit_bgnbd(&customer_rows(s), &s.options()).or_raise();
+    Some(bgnbd_model(Arc::new(Stored::from_fit("bgnbd", f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
+}
+#[pg_extern(immutable, parallel_safe, name = "pareto_nbd_fit_trans")]
+fn pareto_nbd_fit_trans(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, tenure], None, None)
+}
+#[pg_extern(immutable, parallel_safe, name = "pareto_nbd_fit_trans")]
+fn pareto_nbd_fit_trans_w(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), None)
+}
+#[pg_extern(immutable, parallel_safe, name = "pareto_nbd_fit_trans")]
+fn pareto_nbd_fit_trans_wp(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), Some(penalizer))
+}
+/// NULL for no rows; an error with a hint when the optimizer does not converge.
+#[pg_extern(immutable, parallel_safe)]
+fn pareto_nbd_fit_final(state: Internal) -> Option<pareto_nbd_model> {
+    let s = fit_state(&state)?;
+    let f = fit::fit_paretonbd(&customer_rows(s), &s.options()).or_raise();
+    Some(pareto_nbd_model(Arc::new(Stored::from_fit("pareto_nbd", f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
+}
+#[pg_extern(immutable, parallel_safe, name = "mbgnbd_fit_trans")]
+fn mbgnbd_fit_trans(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, tenure], None, None)
+}
+#[pg_extern(immutable, parallel_safe, name = "mbgnbd_fit_trans")]
+fn mbgnbd_fit_trans_w(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), None)
+}
+#[pg_extern(immutable, parallel_safe, name = "mbgnbd_fit_trans")]
+fn mbgnbd_fit_trans_wp(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), Some(penalizer))
+}
+/// NULL for no rows; an error with a hint when the optimizer does not converge.
+#[pg_extern(immutable, parallel_safe)]
+fn mbgnbd_fit_final(state: Internal) -> Option<mbgnbd_model> {
+    let s = fit_state(&state)?;
+    let f = fit::fit_mbgnbd(&customer_rows(s), &s.options()).or_raise();
+    Some(mbgnbd_model(Arc::new(Stored::from_fit("mbgnbd", f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
+}
+#[pg_extern(immutable, parallel_safe, name = "bgbb_fit_trans")]
+fn bgbb_fit_trans(state: Internal, frequency: Option<f64>, recency: Option<f64>, n_periods: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, n_periods], None, None)
+}
+#[pg_extern(immutable, parallel_safe, name = "bgbb_fit_trans")]
+fn bgbb_fit_trans_w(state: Internal, frequency: Option<f64>, recency: Option<f64>, n_periods: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, n_periods], Some(weight), None)
+}
+#[pg_extern(immutable, parallel_safe, name = "bgbb_fit_trans")]
+fn bgbb_fit_trans_wp(state: Internal, frequency: Option<f64>, recency: Option<f64>, n_periods: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, recency, n_periods], Some(weight), Some(penalizer))
+}
+/// NULL for no rows; an error with a hint when the optimizer does not converge.
+#[pg_extern(immutable, parallel_safe)]
+fn bgbb_fit_final(state: Internal) -> Option<bgbb_model> {
+    let s = fit_state(&state)?;
+    let f = fit::fit_bgbb(&customer_rows(s), &s.options()).or_raise();
+    Some(bgbb_model(Arc::new(Stored::from_fit("bgbb", f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
+}
+#[pg_extern(immutable, parallel_safe, name = "gamma_gamma_fit_trans")]
+fn gamma_gamma_fit_trans(state: Internal, frequency: Option<f64>, monetary_value: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, monetary_value, Some(0.0)], None, None)
+}
+#[pg_extern(immutable, parallel_safe, name = "gamma_gamma_fit_trans")]
+fn gamma_gamma_fit_trans_w(state: Internal, frequency: Option<f64>, monetary_value: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, monetary_value, Some(0.0)], Some(weight), None)
+}
+#[pg_extern(immutable, parallel_safe, name = "gamma_gamma_fit_trans")]
+fn gamma_gamma_fit_trans_wp(state: Internal, frequency: Option<f64>, monetary_value: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    add_row(state, fcinfo, [frequency, monetary_value, Some(0.0)], Some(weight), Some(penalizer))
+}
+/// NULL for no rows; an error with a hint when the optimizer does not converge.
+#[pg_extern(immutable, parallel_safe)]
+fn gamma_gamma_fit_final(state: Internal) -> Option<gamma_gamma_model> {
+    let s = fit_state(&state)?;
+    let f = fit::fit_gamma_gamma(&spend_rows(s), &s.options()).or_raise();
+    Some(gamma_gamma_model(Arc::new(Stored::from_fit("gamma_gamma", f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
+}
+
+extension_sql!(
+    r#"
+CREATE AGGREGATE bgnbd_fit(frequency double precision, recency double precision, tenure double precision) (
+    sfunc = bgnbd_fit_trans,
+    stype = internal,
+    finalfunc = bgnbd_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE bgnbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision) (
+    sfunc = bgnbd_fit_trans,
+    stype = internal,
+    finalfunc = bgnbd_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE bgnbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision, penalizer double precision) (
+    sfunc = bgnbd_fit_trans,
+    stype = internal,
+    finalfunc = bgnbd_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE pareto_nbd_fit(frequency double precision, recency double precision, tenure double precision) (
+    sfunc = pareto_nbd_fit_trans,
+    stype = internal,
+    finalfunc = pareto_nbd_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE pareto_nbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision) (
+    sfunc = pareto_nbd_fit_trans,
+    stype = internal,
+    finalfunc = pareto_nbd_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE pareto_nbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision, penalizer double precision) (
+    sfunc = pareto_nbd_fit_trans,
+    stype = internal,
+    finalfunc = pareto_nbd_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE mbgnbd_fit(frequency double precision, recency double precision, tenure double precision) (
+    sfunc = mbgnbd_fit_trans,
+    stype = internal,
+    finalfunc = mbgnbd_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE mbgnbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision) (
+    sfunc = mbgnbd_fit_trans,
+    stype = internal,
+    finalfunc = mbgnbd_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE mbgnbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision, penalizer double precision) (
+    sfunc = mbgnbd_fit_trans,
+    stype = internal,
+    finalfunc = mbgnbd_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE bgbb_fit(frequency double precision, recency double precision, n_periods double precision) (
+    sfunc = bgbb_fit_trans,
+    stype = internal,
+    finalfunc = bgbb_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE bgbb_fit(frequency double precision, recency double precision, n_periods double precision, weight double precision) (
+    sfunc = bgbb_fit_trans,
+    stype = internal,
+    finalfunc = bgbb_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE bgbb_fit(frequency double precision, recency double precision, n_periods double precision, weight double precision, penalizer double precision) (
+    sfunc = bgbb_fit_trans,
+    stype = internal,
+    finalfunc = bgbb_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE gamma_gamma_fit(frequency double precision, monetary_value double precision) (
+    sfunc = gamma_gamma_fit_trans,
+    stype = internal,
+    finalfunc = gamma_gamma_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE gamma_gamma_fit(frequency double precision, monetary_value double precision, weight double precision) (
+    sfunc = gamma_gamma_fit_trans,
+    stype = internal,
+    finalfunc = gamma_gamma_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+
+CREATE AGGREGATE gamma_gamma_fit(frequency double precision, monetary_value double precision, weight double precision, penalizer double precision) (
+    sfunc = gamma_gamma_fit_trans,
+    stype = internal,
+    finalfunc = gamma_gamma_fit_final,
+    combinefunc = clv_fit_combine,
+    serialfunc = clv_fit_serialize,
+    deserialfunc = clv_fit_deserialize,
+    parallel = safe
+);
+"#,
+    name = "fit_aggregates",
+    requires = [bgnbd_fit_trans, bgnbd_fit_trans_w, bgnbd_fit_trans_wp, bgnbd_fit_final, pareto_nbd_fit_trans, pareto_nbd_fit_trans_w, pareto_nbd_fit_trans_wp, pareto_nbd_fit_final, mbgnbd_fit_trans, mbgnbd_fit_trans_w, mbgnbd_fit_trans_wp, mbgnbd_fit_final, bgbb_fit_trans, bgbb_fit_trans_w, bgbb_fit_trans_wp, bgbb_fit_final, gamma_gamma_fit_trans, gamma_gamma_fit_trans_w, gamma_gamma_fit_trans_wp, gamma_gamma_fit_final, clv_fit_combine, clv_fit_serialize, clv_fit_deserialize]
+);
