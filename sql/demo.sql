@@ -5,24 +5,13 @@ CREATE EXTENSION IF NOT EXISTS clv_ext;
 DROP SCHEMA IF EXISTS clv_demo CASCADE;
 CREATE SCHEMA clv_demo;
 SET search_path = clv_demo, public;
--- Deterministic demo data: 2,000 customers acquired in Q1 2024, observed to 2024-12-31.
--- setseed + a serial plan make random() repeatable.
-SET max_parallel_workers_per_gather = 0;
-SELECT setseed(0.42) AS seeded \gset
-CREATE TABLE customers AS
-SELECT id,
-       date '2024-01-01' + (random() * 90)::int AS first_day,
-       -- heterogeneous purchase rates (per day) and spend levels
-       (-ln(1 - random()) * 0.02)::float8 AS rate,
-       (20 + random() * 80)::numeric(10, 2) AS spend
-FROM generate_series(1, 2000) id;
+-- Deterministic demo data: 2,000 customers acquired over the first quarter of 2024 and observed
+-- to 2024-12-29, simulated (seeded) from BG/NBD purchase behaviour with CDNOW's published
+-- parameters and Gamma-Gamma spend; simulate_transactions gives times in weeks since the start.
 CREATE TABLE transactions AS
-SELECT c.id AS customer_id, c.first_day::timestamp + interval '10 hours' AS ts, c.spend AS amount FROM customers c
-UNION ALL
-SELECT c.id, c.first_day + (random() * 400)::int + interval '14 hours', round(c.spend * (0.5 + random())::numeric, 2)
-FROM customers c, generate_series(1, 30) k
-WHERE random() < c.rate * 12;
-RESET max_parallel_workers_per_gather;
+SELECT customer_id, timestamp '2024-01-01' + make_interval(secs => t * 7 * 86400) AS ts, round(amount::numeric, 2) AS amount
+FROM simulate_transactions(bgnbd_model(0.243, 4.414, 0.793, 2.426), gamma_gamma_model(6.25, 3.74, 15.44),
+                           customers => 2000, horizon => 52, acquisition => 13, seed => 42);
 \echo
 \echo 'Transactions loaded:'
 SELECT count(*) AS transactions, count(DISTINCT customer_id) AS customers, min(ts)::date AS first, max(ts)::date AS last FROM transactions;
@@ -30,7 +19,7 @@ SELECT count(*) AS transactions, count(DISTINCT customer_id) AS customers, min(t
 -- One aggregate per customer: lifetimes' frequency / recency / T / monetary value (weeks).
 CREATE TABLE customer_rfm AS
 SELECT customer_id, f.*
-FROM (SELECT customer_id, rfm(ts, amount, '2024-12-31') AS summary FROM transactions GROUP BY customer_id) s
+FROM (SELECT customer_id, rfm(ts, amount, '2024-12-29') AS summary FROM transactions GROUP BY customer_id) s
 CROSS JOIN LATERAL rfm_fields(s.summary, 'week') f;
 
 \echo
@@ -53,3 +42,38 @@ FROM (SELECT customer_id,
 SELECT segment, count(*) AS customers, round(100.0 * count(*) / sum(count(*)) OVER (), 1) AS pct,
        round(avg(f), 2) AS avg_f_score, round(avg(r), 2) AS avg_r_score
 FROM customer_segments GROUP BY segment ORDER BY customers DESC, segment;
+
+-- Models fitted by aggregates over the per-customer rows (recency and T in weeks).
+CREATE TABLE models AS
+SELECT bgnbd_fit(frequency, recency, tenure) AS bgnbd,
+       pareto_nbd_fit(frequency, recency, tenure) AS pareto_nbd,
+       gamma_gamma_fit(frequency, monetary_value) AS spend
+FROM customer_rfm;
+
+\echo
+\echo 'Fitted models (parameters, log-likelihood, standard errors):'
+SELECT 'BG/NBD' AS model, bgnbd::jsonb->'params' AS params, round((bgnbd::jsonb->'fit'->>'log_likelihood')::numeric, 1) AS log_likelihood,
+       bgnbd::jsonb->'fit'->'std_errors' AS std_errors FROM models
+UNION ALL
+SELECT 'Pareto/NBD', pareto_nbd::jsonb->'params', round((pareto_nbd::jsonb->'fit'->>'log_likelihood')::numeric, 1),
+       pareto_nbd::jsonb->'fit'->'std_errors' FROM models
+UNION ALL
+SELECT 'Gamma-Gamma', spend::jsonb->'params', round((spend::jsonb->'fit'->>'log_likelihood')::numeric, 1),
+       spend::jsonb->'fit'->'std_errors' FROM models;
+
+-- Scoring every customer: P(alive), expected purchases in the next 26 weeks, expected spend and
+-- 12-month CLV at 1% a month.
+CREATE TABLE customer_value AS
+SELECT customer_id, frequency, recency, tenure, monetary_value,
+       p_alive(bgnbd, frequency, recency, tenure) AS p_alive,
+       expected_purchases(bgnbd, 26, frequency, recency, tenure) AS expected_purchases_26w,
+       expected_spend(spend, frequency, monetary_value) AS expected_spend,
+       clv(bgnbd, spend, frequency, recency, tenure, monetary_value, 12, 0.01, 'week') AS clv_12m
+FROM customer_rfm, models;
+
+\echo
+\echo 'Top 10 customers by 12-month CLV:'
+SELECT customer_id, frequency, round(recency::numeric, 1) AS recency, round(tenure::numeric, 1) AS "T",
+       round(p_alive::numeric, 3) AS p_alive, round(expected_purchases_26w::numeric, 2) AS purchases_26w,
+       round(expected_spend::numeric, 2) AS spend, round(clv_12m::numeric, 2) AS clv_12m
+FROM customer_value ORDER BY clv_12m DESC, customer_id LIMIT 10;
