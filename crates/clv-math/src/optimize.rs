@@ -111,9 +111,17 @@ impl<F: FnMut(&[f64], &mut [f64]) -> f64> Line<'_, F> {
         }
         let f = (self.f)(&self.xt, &mut self.gt);
         if f.is_finite() && all_finite(&self.gt) {
-            Pt { a, f, d: dot(&self.gt, self.d) }
+            Pt {
+                a,
+                f,
+                d: dot(&self.gt, self.d),
+            }
         } else {
-            Pt { a, f: f64::INFINITY, d: f64::NAN }
+            Pt {
+                a,
+                f: f64::INFINITY,
+                d: f64::NAN,
+            }
         }
     }
 }
@@ -121,11 +129,19 @@ impl<F: FnMut(&[f64], &mut [f64]) -> f64> Line<'_, F> {
 /// Strong-Wolfe line search from phi(0) = `p0` (with p0.d < 0). Returns the accepted point; the
 /// objective's state (`xt`, `gt`) then holds that point. Falls back to the best point with
 /// sufficient decrease if the zoom runs out of evaluations; `None` if there is none.
-fn line_search<F: FnMut(&[f64], &mut [f64]) -> f64>(ls: &mut Line<F>, p0: Pt, a_init: f64) -> Option<Pt> {
+fn line_search<F: FnMut(&[f64], &mut [f64]) -> f64>(
+    ls: &mut Line<F>,
+    p0: Pt,
+    a_init: f64,
+) -> Option<Pt> {
     let armijo = |p: &Pt| p.f <= p0.f + C1 * p.a * p0.d;
     let curvature = |p: &Pt| p.d.abs() <= -C2 * p0.d;
-    let approx_wolfe =
-        |p: &Pt| p.ok() && p.f <= p0.f + F_NOISE * p0.f.abs() && C2 * p0.d <= p.d && p.d <= (2.0 * C1 - 1.0) * p0.d;
+    let approx_wolfe = |p: &Pt| {
+        p.ok()
+            && p.f <= p0.f + F_NOISE * p0.f.abs()
+            && C2 * p0.d <= p.d
+            && p.d <= (2.0 * C1 - 1.0) * p0.d
+    };
     let mut prev = p0;
     let mut a = a_init;
     let (mut lo, mut hi);
@@ -241,8 +257,23 @@ where
             slope = dot(&g, &d);
         }
         let a0 = (MAX_FIRST_STEP / inf_norm(&d)).min(1.0);
-        let mut line = Line { f: &mut f, x: &x, d: &d, xt: std::mem::take(&mut xt), gt: std::mem::take(&mut gt), evals: 0 };
-        let found = line_search(&mut line, Pt { a: 0.0, f: fx, d: slope }, a0);
+        let mut line = Line {
+            f: &mut f,
+            x: &x,
+            d: &d,
+            xt: std::mem::take(&mut xt),
+            gt: std::mem::take(&mut gt),
+            evals: 0,
+        };
+        let found = line_search(
+            &mut line,
+            Pt {
+                a: 0.0,
+                f: fx,
+                d: slope,
+            },
+            a0,
+        );
         xt = std::mem::take(&mut line.xt);
         gt = std::mem::take(&mut line.gt);
         let Some(p) = found else {
@@ -272,7 +303,8 @@ where
             let yhy = dot(&y, &hy);
             for i in 0..n {
                 for j in 0..n {
-                    h[i * n + j] += -rho * (hy[i] * s[j] + s[i] * hy[j]) + (rho * rho * yhy + rho) * s[i] * s[j];
+                    h[i * n + j] += -rho * (hy[i] * s[j] + s[i] * hy[j])
+                        + (rho * rho * yhy + rho) * s[i] * s[j];
                 }
             }
             h_is_identity = false;
@@ -286,7 +318,14 @@ where
         }
     }
     let grad_norm = inf_norm(&g);
-    Minimum { x, f: fx, grad: g, grad_norm, iterations, converged: grad_norm <= tol }
+    Minimum {
+        x,
+        f: fx,
+        grad: g,
+        grad_norm,
+        iterations,
+        converged: grad_norm <= tol,
+    }
 }
 
 /// Hessian by central differences of an analytic gradient, symmetrised. `h` is the absolute step
@@ -377,7 +416,10 @@ mod tests {
     fn bfgs_solves_rosenbrock() {
         let m = bfgs(rosenbrock, &[-1.2, 1.0], 500, 1e-10, noop);
         assert!(m.converged, "{m:?}");
-        assert!((m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8, "{m:?}");
+        assert!(
+            (m.x[0] - 1.0).abs() < 1e-8 && (m.x[1] - 1.0).abs() < 1e-8,
+            "{m:?}"
+        );
         assert!(m.iterations < 100, "{m:?}");
     }
 
@@ -397,7 +439,10 @@ mod tests {
         assert!(m.converged, "{m:?}");
         // Stationary point: 2 (2.5 - x)(2 - x) = 0.01, x ~ 1.99.
         let x = m.x[0];
-        assert!(x < 2.0 && (2.0 * (2.5 - x) * (2.0 - x) - 0.01).abs() < 1e-9, "{m:?}");
+        assert!(
+            x < 2.0 && (2.0 * (2.5 - x) * (2.0 - x) - 0.01).abs() < 1e-9,
+            "{m:?}"
+        );
     }
 
     #[test]
