@@ -21,6 +21,9 @@
 //! (`c2 phi'(0) <= phi'(a) <= (2 c1 - 1) phi'(0)` while `phi(a) <= phi(0) + eps |phi(0)|`), which
 //! relies on the exact gradient instead of on differences of nearly equal values.
 
+// `!(x > y)` is used on purpose (also true for NaN); dense n x n matrix code reads best indexed.
+#![allow(clippy::neg_cmp_op_on_partial_ord, clippy::needless_range_loop)]
+
 /// Outcome of [`bfgs`]. `converged` means the infinity norm of the gradient reached `tol`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Minimum {

@@ -76,7 +76,7 @@ impl Objective for BgBb {
                 let terms = (n - tx) as usize;
                 for j in 1..terms {
                     work += 1;
-                    if work % CHECK_EVERY == 0 {
+                    if work.is_multiple_of(CHECK_EVERY) {
                         check();
                     }
                     let k = (j - 1) as f64;

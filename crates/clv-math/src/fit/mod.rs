@@ -20,6 +20,10 @@
 //! those terms per distinct `x` (weights added up), so an iteration costs one `ln`/`exp`-level pass
 //! over the rows plus a few special-function calls per distinct frequency.
 
+// `!(x > 0.0)` and friends are used on purpose throughout: unlike `x <= 0.0` they are also true
+// for NaN, so a NaN can never pass a check.
+#![allow(clippy::neg_cmp_op_on_partial_ord)]
+
 pub mod bgbb;
 pub mod bgnbd;
 pub mod gamma_gamma;

@@ -79,13 +79,9 @@ impl D {
         let (hi, lo) = if self.v >= o.v { (self, o) } else { (o, self) };
         let e = (lo.v - hi.v).exp();
         let (w_hi, w_lo) = (1.0 / (1.0 + e), e / (1.0 + e));
-        let mut d = [0.0; 4];
-        for i in 0..4 {
-            d[i] = w_hi * hi.d[i] + w_lo * lo.d[i];
-        }
         D {
             v: hi.v + e.ln_1p(),
-            d,
+            d: std::array::from_fn(|i| w_hi * hi.d[i] + w_lo * lo.d[i]),
         }
     }
     fn max_rel_step(self) -> f64 {
@@ -99,42 +95,40 @@ impl D {
 impl Add for D {
     type Output = D;
     fn add(self, o: D) -> D {
-        let mut d = self.d;
-        for i in 0..4 {
-            d[i] += o.d[i];
+        D {
+            v: self.v + o.v,
+            d: std::array::from_fn(|i| self.d[i] + o.d[i]),
         }
-        D { v: self.v + o.v, d }
     }
 }
 impl Sub for D {
     type Output = D;
     fn sub(self, o: D) -> D {
-        let mut d = self.d;
-        for i in 0..4 {
-            d[i] -= o.d[i];
+        D {
+            v: self.v - o.v,
+            d: std::array::from_fn(|i| self.d[i] - o.d[i]),
         }
-        D { v: self.v - o.v, d }
     }
 }
 impl Mul for D {
     type Output = D;
+    #[allow(clippy::suspicious_arithmetic_impl)] // product/quotient rule
     fn mul(self, o: D) -> D {
-        let mut d = [0.0; 4];
-        for i in 0..4 {
-            d[i] = self.d[i] * o.v + self.v * o.d[i];
+        D {
+            v: self.v * o.v,
+            d: std::array::from_fn(|i| self.d[i] * o.v + self.v * o.d[i]),
         }
-        D { v: self.v * o.v, d }
     }
 }
 impl Div for D {
     type Output = D;
+    #[allow(clippy::suspicious_arithmetic_impl)] // product/quotient rule
     fn div(self, o: D) -> D {
         let v = self.v / o.v;
-        let mut d = [0.0; 4];
-        for i in 0..4 {
-            d[i] = (self.d[i] - v * o.d[i]) / o.v;
+        D {
+            v,
+            d: std::array::from_fn(|i| (self.d[i] - v * o.d[i]) / o.v),
         }
-        D { v, d }
     }
 }
 impl Neg for D {
@@ -266,7 +260,8 @@ impl ParetoNbd {
     }
 
     /// ln( (alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) A0 ): the part of ll beyond A1.
-    fn row_part(r: D, alpha: D, s: D, beta: D, x: f64, tx: f64, t: f64, check: fn()) -> D {
+    fn row_part([r, alpha, s, beta]: [D; 4], row: &Row, check: fn()) -> D {
+        let (x, tx, t) = (row.x, row.tx, row.t);
         let rx = r + x;
         let l1 = -(rx * (alpha + t).ln()) - s * (beta + t).ln();
         if !(tx < t) {
@@ -324,11 +319,9 @@ impl Objective for ParetoNbd {
             if i % CHECK_EVERY == CHECK_EVERY - 1 {
                 check();
             }
-            let p = Self::row_part(r, alpha, s, beta, row.x, row.tx, row.t, check);
+            let p = Self::row_part([r, alpha, s, beta], row, check);
             ll += row.w * p.v;
-            for k in 0..4 {
-                g[k] += row.w * p.d[k];
-            }
+            g.iter_mut().zip(p.d).for_each(|(gk, dk)| *gk += row.w * dk);
         }
         grad[..4].copy_from_slice(&g);
         ll
