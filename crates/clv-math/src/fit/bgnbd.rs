@@ -262,6 +262,26 @@ mod tests {
             },
         )
         .unwrap();
+        // Reference: lifetimes 0.11.3 (numpy 2.4.6, scipy 1.17.1) fitted to the same data with
+        // penalizer_coef = 0.1; agreement to 1e-4 relative checks the time scaling and
+        // the penalty's exact meaning.
+        for (got, want) in pen.params.to_vec().iter().zip([
+            0.23094701386573424,
+            4.2192875236191,
+            0.12865474020745932,
+            0.26712679605042017,
+        ]) {
+            assert_rel("penalised parameter", *got, want, 1e-4);
+        }
+        let se = pen.std_errors.clone().unwrap();
+        for (got, want) in se.iter().zip([
+            0.011198263014774496,
+            0.34952196258764373,
+            0.01604149677714085,
+            0.02813121736635351,
+        ]) {
+            assert_rel("penalised std error", *got, want, 1e-3);
+        }
         // The penalty is on the parameters in units where max T = 1.
         let norm =
             |p: &BgNbdParams| p.r.powi(2) + (p.alpha / 38.86).powi(2) + p.a.powi(2) + p.b.powi(2);

@@ -16,6 +16,10 @@
 //! number of customers `sum(w)`, so a compressed input (our rows) gives the same fit as the
 //! expanded one - which lifetimes itself does not do for weighted Pareto/NBD input.
 //!
+//! These semantics were checked against lifetimes 0.11.3 itself: on CDNOW and the donations data,
+//! unpenalised and penalised fits of all five models agree with its output to ~1e-6 relative
+//! (the tests pin them at 1e-4).
+//!
 //! Models whose likelihood terms depend on the frequency `x` alone (gamma functions, digamma) sum
 //! those terms per distinct `x` (weights added up), so an iteration costs one `ln`/`exp`-level pass
 //! over the rows plus a few special-function calls per distinct frequency.
