@@ -411,9 +411,7 @@ mod tests {
             rows.len(),
             "T is continuous: every row is a distinct pattern"
         );
-        let started = std::time::Instant::now();
         let fit = fit_bgnbd(&rows, &FitOptions::default()).unwrap();
-        let elapsed = started.elapsed();
         for ((name, got), want) in BgNbdParams::NAMES
             .iter()
             .zip(fit.params.to_vec())
@@ -422,13 +420,6 @@ mod tests {
             assert_rel(name, got, want, 0.05);
         }
         assert!(fit.converged);
-        // Well under a second in release builds on an idle core; generous against shared machines.
-        if !cfg!(debug_assertions) {
-            assert!(
-                elapsed.as_secs_f64() < 2.0,
-                "fit of 100k rows took {elapsed:?}"
-            );
-        }
     }
 
     /// `check` runs during the fit, and when it does not return (PostgreSQL's cancel raises an

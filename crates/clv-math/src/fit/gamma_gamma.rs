@@ -250,21 +250,13 @@ mod tests {
                 SpendRow { x, m, w: 1.0 }
             })
             .collect();
-        let started = std::time::Instant::now();
         let fit = fit_gamma_gamma(&rows, &FitOptions::default()).unwrap();
-        let elapsed = started.elapsed();
         for ((name, got), want) in GammaGammaParams::NAMES
             .iter()
             .zip(fit.params.to_vec())
             .zip(truth.to_vec())
         {
             assert_rel(name, got, want, 0.05);
-        }
-        if !cfg!(debug_assertions) {
-            assert!(
-                elapsed.as_secs_f64() < 1.0,
-                "fit of 100k rows took {elapsed:?}"
-            );
         }
     }
 
