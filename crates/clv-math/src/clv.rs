@@ -131,6 +131,7 @@ mod tests {
     }
 
     /// The definition, written out with one prediction call per month boundary.
+    #[allow(clippy::too_many_arguments)]
     fn naive<M: PurchaseModel>(
         m: &M,
         v: f64,

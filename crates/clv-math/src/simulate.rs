@@ -92,7 +92,7 @@ impl Simulation {
                 self.acquisition
             )));
         }
-        if !(self.horizon > 0.0) || self.horizon < self.acquisition {
+        if self.horizon <= 0.0 || self.horizon < self.acquisition {
             return Err(invalid(format!(
                 "horizon must be > 0 and at least the acquisition window ({}), got {}",
                 self.acquisition, self.horizon

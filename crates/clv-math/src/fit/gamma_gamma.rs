@@ -9,7 +9,10 @@
 //! before fitting). No time scaling: the penalty applies to p, q, v as they are.
 //! Gradient w.r.t. log-parameters by hand.
 
-use super::{finish, frequency_groups, grid, invalid, solve, Fit, FitOptions, Objective, SpendRow, CHECK_EVERY};
+use super::{
+    finish, frequency_groups, grid, invalid, solve, Fit, FitOptions, Objective, SpendRow,
+    CHECK_EVERY,
+};
 use crate::error::Result;
 use crate::params::{GammaGammaParams, ModelParams};
 use crate::special::{digamma, ln_gamma};
@@ -34,7 +37,15 @@ pub(crate) struct GammaGamma {
 impl GammaGamma {
     /// `rows` must be validated; rows with x = 0 are dropped here.
     pub(crate) fn new(rows: &[SpendRow]) -> Self {
-        let rows: Vec<Row> = rows.iter().filter(|r| r.x > 0.0).map(|r| Row { x: r.x, m: r.m, w: r.w }).collect();
+        let rows: Vec<Row> = rows
+            .iter()
+            .filter(|r| r.x > 0.0)
+            .map(|r| Row {
+                x: r.x,
+                m: r.m,
+                w: r.w,
+            })
+            .collect();
         let groups = frequency_groups(rows.iter().map(|r| (r.x, r.w)));
         GammaGamma {
             total_w: rows.iter().map(|r| r.w).sum(),
@@ -105,14 +116,22 @@ fn validate(rows: &[SpendRow]) -> Result<f64> {
         let n = i + 1;
         for (name, v) in [("frequency", r.x), ("monetary value", r.m), ("weight", r.w)] {
             if !v.is_finite() {
-                return Err(invalid(format!("{MODEL}: row {n}: {name} must be a finite number, got {v}")));
+                return Err(invalid(format!(
+                    "{MODEL}: row {n}: {name} must be a finite number, got {v}"
+                )));
             }
         }
         if r.x < 0.0 || r.x != r.x.trunc() {
-            return Err(invalid(format!("{MODEL}: row {n}: frequency must be a whole number >= 0, got {}", r.x)));
+            return Err(invalid(format!(
+                "{MODEL}: row {n}: frequency must be a whole number >= 0, got {}",
+                r.x
+            )));
         }
         if !(r.w > 0.0) {
-            return Err(invalid(format!("{MODEL}: row {n}: weight must be > 0, got {}", r.w)));
+            return Err(invalid(format!(
+                "{MODEL}: row {n}: weight must be > 0, got {}",
+                r.w
+            )));
         }
         if r.x > 0.0 {
             if !(r.m > 0.0) {
@@ -130,7 +149,9 @@ fn validate(rows: &[SpendRow]) -> Result<f64> {
         )));
     }
     if !total_w.is_finite() {
-        return Err(invalid(format!("{MODEL}: the total weight {total_w} is not finite")));
+        return Err(invalid(format!(
+            "{MODEL}: the total weight {total_w} is not finite"
+        )));
     }
     Ok(total_w)
 }
@@ -144,7 +165,9 @@ pub fn log_likelihood(params: &GammaGammaParams, rows: &[SpendRow]) -> Result<f6
     if ll.is_finite() {
         Ok(ll)
     } else {
-        Err(invalid(format!("{MODEL}: the log-likelihood is not finite at {params:?}")))
+        Err(invalid(format!(
+            "{MODEL}: the log-likelihood is not finite at {params:?}"
+        )))
     }
 }
 
@@ -162,9 +185,20 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], o: &FitOptions) -> Result<Fit<GammaGam
     }
     starts.push(vec![0.1; 3]);
 
-    let sol = solve(&obj, &starts, o.penalizer, o, MODEL)?;
+    let sol = solve(
+        &obj,
+        &starts,
+        o.penalizer,
+        o,
+        MODEL,
+        GammaGammaParams::NAMES,
+    )?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
-    let params = GammaGammaParams { p: e[0], q: e[1], v: e[2] };
+    let params = GammaGammaParams {
+        p: e[0],
+        q: e[1],
+        v: e[2],
+    };
     let ll = log_likelihood(&params, rows).unwrap_or(f64::NAN);
     finish(params, ll, total_w, sol, MODEL)
 }
@@ -183,14 +217,55 @@ mod tests {
         assert_rel("p", fit.params.p, 6.248802, 1e-3);
         assert_rel("q", fit.params.q, 3.744588, 1e-3);
         assert_rel("v", fit.params.v, 15.447748, 1e-3);
-        assert!((fit.log_likelihood - -4055.9).abs() < 0.1, "{}", fit.log_likelihood);
+        assert!(
+            (fit.log_likelihood - -4055.9).abs() < 0.1,
+            "{}",
+            fit.log_likelihood
+        );
         assert_eq!(fit.n_customers, 946.0);
         assert!(fit.converged && fit.std_errors.is_some(), "{fit:?}");
     }
 
+    /// 100,000 simulated repeat buyers (seeded): parameters within 5% (standard errors ~2%) and a
+    /// fast fit.
+    #[test]
+    fn recovers_simulated_parameters() {
+        use rand::{Rng, SeedableRng};
+        use rand_distr::{Distribution, Gamma};
+        let truth = GammaGammaParams {
+            p: 6.0,
+            q: 3.7,
+            v: 15.0,
+        };
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(3);
+        let nu_d = Gamma::new(truth.q, 1.0 / truth.v).unwrap();
+        let rows: Vec<SpendRow> = (0..100_000)
+            .map(|_| {
+                let x = rng.gen_range(1..20) as f64;
+                let nu = nu_d.sample(&mut rng);
+                // The mean of x Gamma(p, rate nu) spends is Gamma(p x, rate x nu).
+                let m = Gamma::new(truth.p * x, 1.0 / (x * nu))
+                    .unwrap()
+                    .sample(&mut rng);
+                SpendRow { x, m, w: 1.0 }
+            })
+            .collect();
+        let fit = fit_gamma_gamma(&rows, &FitOptions::default()).unwrap();
+        for ((name, got), want) in GammaGammaParams::NAMES
+            .iter()
+            .zip(fit.params.to_vec())
+            .zip(truth.to_vec())
+        {
+            assert_rel(name, got, want, 0.05);
+        }
+    }
+
     #[test]
     fn zero_frequency_rows_are_ignored() {
-        let all: Vec<SpendRow> = cdnow().into_iter().map(|(x, _, _, m)| SpendRow { x, m, w: 1.0 }).collect();
+        let all: Vec<SpendRow> = cdnow()
+            .into_iter()
+            .map(|(x, _, _, m)| SpendRow { x, m, w: 1.0 })
+            .collect();
         assert_eq!(all.len(), 2357);
         let a = fit_gamma_gamma(&all, &FitOptions::default()).unwrap();
         let b = fit_gamma_gamma(&cdnow_spend(), &FitOptions::default()).unwrap();
@@ -232,15 +307,41 @@ mod tests {
     fn penalizer_shrinks_parameters() {
         let rows = cdnow_spend();
         let free = fit_gamma_gamma(&rows, &FitOptions::default()).unwrap();
-        let pen = fit_gamma_gamma(&rows, &FitOptions { penalizer: 0.01, ..FitOptions::default() }).unwrap();
+        let pen = fit_gamma_gamma(
+            &rows,
+            &FitOptions {
+                penalizer: 0.01,
+                ..FitOptions::default()
+            },
+        )
+        .unwrap();
+        // Reference: lifetimes 0.11.3 (numpy 2.4.6, scipy 1.17.1) fitted to the same data with
+        // penalizer_coef = 0.01; agreement to 1e-4 relative checks the time scaling and
+        // the penalty's exact meaning.
+        for (got, want) in pen.params.to_vec().iter().zip([
+            4.109250257153253,
+            0.9683854158553924,
+            3.7808014233041174,
+        ]) {
+            assert_rel("penalised parameter", *got, want, 1e-4);
+        }
         let norm = |p: &GammaGammaParams| p.p.powi(2) + p.q.powi(2) + p.v.powi(2);
-        assert!(norm(&pen.params) < 0.9 * norm(&free.params), "{:?} vs {:?}", pen.params, free.params);
+        assert!(
+            norm(&pen.params) < 0.9 * norm(&free.params),
+            "{:?} vs {:?}",
+            pen.params,
+            free.params
+        );
         assert!(pen.log_likelihood < free.log_likelihood);
     }
 
     #[test]
     fn invalid_inputs_are_rejected() {
-        let ok = SpendRow { x: 2.0, m: 10.0, w: 1.0 };
+        let ok = SpendRow {
+            x: 2.0,
+            m: 10.0,
+            w: 1.0,
+        };
         let o = FitOptions::default();
         for r in [
             SpendRow { m: f64::NAN, ..ok },
@@ -249,15 +350,49 @@ mod tests {
             SpendRow { x: -1.0, ..ok },
             SpendRow { x: 1.5, ..ok },
             SpendRow { w: 0.0, ..ok },
-            SpendRow { x: 0.0, m: f64::INFINITY, ..ok },
+            SpendRow {
+                x: 0.0,
+                m: f64::INFINITY,
+                ..ok
+            },
         ] {
-            assert!(matches!(fit_gamma_gamma(&[ok, r], &o), Err(ClvError::InvalidParameter(_))), "{r:?} accepted");
+            assert!(
+                matches!(
+                    fit_gamma_gamma(&[ok, r], &o),
+                    Err(ClvError::InvalidParameter(_))
+                ),
+                "{r:?} accepted"
+            );
         }
         // A zero-frequency row's spend is irrelevant, even if it is 0 or negative.
-        let ll = log_likelihood(&GammaGammaParams { p: 1.0, q: 2.0, v: 3.0 }, &[ok, SpendRow { x: 0.0, m: -1.0, w: 1.0 }]);
+        let ll = log_likelihood(
+            &GammaGammaParams {
+                p: 1.0,
+                q: 2.0,
+                v: 3.0,
+            },
+            &[
+                ok,
+                SpendRow {
+                    x: 0.0,
+                    m: -1.0,
+                    w: 1.0,
+                },
+            ],
+        );
         assert!(ll.unwrap().is_finite());
-        let only_zero = [SpendRow { x: 0.0, m: 0.0, w: 5.0 }];
-        assert!(matches!(fit_gamma_gamma(&only_zero, &o), Err(ClvError::InvalidParameter(_))));
-        assert!(matches!(fit_gamma_gamma(&[], &o), Err(ClvError::InvalidParameter(_))));
+        let only_zero = [SpendRow {
+            x: 0.0,
+            m: 0.0,
+            w: 5.0,
+        }];
+        assert!(matches!(
+            fit_gamma_gamma(&only_zero, &o),
+            Err(ClvError::InvalidParameter(_))
+        ));
+        assert!(matches!(
+            fit_gamma_gamma(&[], &o),
+            Err(ClvError::InvalidParameter(_))
+        ));
     }
 }

@@ -12,8 +12,8 @@
 //! repeat purchase). Gradient w.r.t. log-parameters by hand.
 
 use super::{
-    finish, frequency_groups, grid, group_index, invalid, log_add_exp_w, require_fittable, solve, validate_continuous,
-    CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
+    finish, frequency_groups, grid, group_index, invalid, log_add_exp_w, require_fittable, solve,
+    validate_continuous, CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
 use crate::params::{MbgNbdParams, ModelParams};
@@ -41,10 +41,20 @@ impl MbgNbd {
         let groups = frequency_groups(rows.iter().map(|r| (r.x, r.w)));
         let rows: Vec<Row> = rows
             .iter()
-            .map(|r| Row { x: r.x, tx: r.tx * scale, t: r.t * scale, w: r.w, group: group_index(&groups, r.x) })
+            .map(|r| Row {
+                x: r.x,
+                tx: r.tx * scale,
+                t: r.t * scale,
+                w: r.w,
+                group: group_index(&groups, r.x),
+            })
             .collect();
         let total_w = rows.iter().map(|r| r.w).sum();
-        MbgNbd { rows, groups, total_w }
+        MbgNbd {
+            rows,
+            groups,
+            total_w,
+        }
     }
 }
 
@@ -68,9 +78,15 @@ impl Objective for MbgNbd {
         let (lg_b, dg_b) = (ln_gamma(b), digamma(b));
         let mut ln_bx = Vec::with_capacity(self.groups.len());
         for &(x, w) in &self.groups {
-            let (dg_rx, dg_bx1, dg_abx1) = (digamma(r + x), digamma(b + x + 1.0), digamma(a + b + x + 1.0));
+            let (dg_rx, dg_bx1, dg_abx1) = (
+                digamma(r + x),
+                digamma(b + x + 1.0),
+                digamma(a + b + x + 1.0),
+            );
             ll += w
-                * (ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x + 1.0) - lg_b - ln_gamma(a + b + x + 1.0));
+                * (ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x + 1.0)
+                    - lg_b
+                    - ln_gamma(a + b + x + 1.0));
             dr += w * (dg_rx - dg_r + ln_alpha);
             dalpha += w * r / alpha;
             da += w * (dg_ab - dg_abx1);
@@ -90,7 +106,9 @@ impl Objective for MbgNbd {
             let p4 = 1.0 - p0;
             ll += row.w * (-rx * ln_at + sp);
             dr += row.w * (-ln_at + p4 * (ln_at - ln_atx));
-            dalpha += row.w * rx * (-1.0 / (alpha + row.t) + p4 * (1.0 / (alpha + row.t) - 1.0 / (alpha + row.tx)));
+            dalpha += row.w
+                * rx
+                * (-1.0 / (alpha + row.t) + p4 * (1.0 / (alpha + row.t) - 1.0 / (alpha + row.tx)));
             da += row.w * p4 / a;
             db -= row.w * p4 / (b + row.x);
         }
@@ -111,7 +129,9 @@ pub fn log_likelihood(params: &MbgNbdParams, rows: &[CustomerRow]) -> Result<f64
     if ll.is_finite() {
         Ok(ll)
     } else {
-        Err(invalid(format!("{MODEL}: the log-likelihood is not finite at {params:?}")))
+        Err(invalid(format!(
+            "{MODEL}: the log-likelihood is not finite at {params:?}"
+        )))
     }
 }
 
@@ -123,17 +143,29 @@ pub fn fit_mbgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<MbgNbdPara
     let scale = 1.0 / max_t;
     let obj = MbgNbd::new(rows, scale);
 
-    let (sx, st) = rows.iter().fold((0.0, 0.0), |(sx, st), r| (sx + r.w * r.x, st + r.w * r.t * scale));
+    let (sx, st) = rows.iter().fold((0.0, 0.0), |(sx, st), r| {
+        (sx + r.w * r.x, st + r.w * r.t * scale)
+    });
     let rate = (sx / st).max(1e-3);
     let mut starts = Vec::new();
     for r0 in [0.25, 1.0] {
-        starts.extend(grid(&[&[r0], &[r0 / rate * 0.5, r0 / rate * 2.0], &[0.5, 2.0], &[1.0, 5.0]]));
+        starts.extend(grid(&[
+            &[r0],
+            &[r0 / rate * 0.5, r0 / rate * 2.0],
+            &[0.5, 2.0],
+            &[1.0, 5.0],
+        ]));
     }
     starts.push(vec![0.1; 4]);
 
-    let sol = solve(&obj, &starts, o.penalizer, o, MODEL)?;
+    let sol = solve(&obj, &starts, o.penalizer, o, MODEL, MbgNbdParams::NAMES)?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
-    let params = MbgNbdParams { r: e[0], alpha: e[1] / scale, a: e[2], b: e[3] };
+    let params = MbgNbdParams {
+        r: e[0],
+        alpha: e[1] / scale,
+        a: e[2],
+        b: e[3],
+    };
     let ll = log_likelihood(&params, rows).unwrap_or(f64::NAN);
     finish(params, ll, total_w, sol, MODEL)
 }
@@ -148,11 +180,32 @@ mod tests {
     fn cdnow_matches_reference() {
         let fit = fit_mbgnbd(&cdnow_rows(), &FitOptions::default()).unwrap();
         let p = fit.params;
-        // Published to 3 decimals (BTYDplus): compare to half a unit in the last place.
-        for (name, got, want) in [("r", p.r, 0.525), ("alpha", p.alpha, 6.183), ("a", p.a, 0.891), ("b", p.b, 1.614)] {
-            assert!((got - want).abs() <= 0.0005 + 1e-9, "{name}: got {got}, want {want}");
+        // Precise maximum from lifetimes 0.11.3 (numpy 2.4.6, scipy 1.17.1) on the same data.
+        for (got, want) in p.to_vec().iter().zip([
+            0.5248377255676623,
+            6.182988479133949,
+            0.8913562809311403,
+            1.6140000256721425,
+        ]) {
+            assert_rel("parameter vs lifetimes", *got, want, 1e-4);
         }
-        assert!((fit.log_likelihood - -9582.1).abs() < 0.1, "{}", fit.log_likelihood);
+        // Published to 3 decimals (BTYDplus): compare to half a unit in the last place.
+        for (name, got, want) in [
+            ("r", p.r, 0.525),
+            ("alpha", p.alpha, 6.183),
+            ("a", p.a, 0.891),
+            ("b", p.b, 1.614),
+        ] {
+            assert!(
+                (got - want).abs() <= 0.0005 + 1e-9,
+                "{name}: got {got}, want {want}"
+            );
+        }
+        assert!(
+            (fit.log_likelihood - -9582.1).abs() < 0.1,
+            "{}",
+            fit.log_likelihood
+        );
         assert!(fit.converged && fit.std_errors.is_some(), "{fit:?}");
     }
 
@@ -161,7 +214,11 @@ mod tests {
         let rows = cdnow_rows();
         for scale in [1.0, 1.0 / 38.86] {
             let obj = MbgNbd::new(&rows, scale);
-            for p in [[0.525, 6.183, 0.891, 1.614], [2.0, 0.3, 5.0, 0.2], [0.05, 40.0, 0.1, 30.0]] {
+            for p in [
+                [0.525, 6.183, 0.891, 1.614],
+                [2.0, 0.3, 5.0, 0.2],
+                [0.05, 40.0, 0.1, 30.0],
+            ] {
                 let y: Vec<f64> = p.iter().map(|v: &f64| v.ln()).collect();
                 check_gradient(&obj, &y, 1e-5);
             }
@@ -183,24 +240,63 @@ mod tests {
     fn penalizer_shrinks_parameters() {
         let rows = cdnow_rows();
         let free = fit_mbgnbd(&rows, &FitOptions::default()).unwrap();
-        let pen = fit_mbgnbd(&rows, &FitOptions { penalizer: 0.1, ..FitOptions::default() }).unwrap();
-        let norm = |p: &MbgNbdParams| p.r.powi(2) + (p.alpha / 38.86).powi(2) + p.a.powi(2) + p.b.powi(2);
-        assert!(norm(&pen.params) < 0.9 * norm(&free.params), "{:?} vs {:?}", pen.params, free.params);
+        let pen = fit_mbgnbd(
+            &rows,
+            &FitOptions {
+                penalizer: 0.1,
+                ..FitOptions::default()
+            },
+        )
+        .unwrap();
+        // Reference: lifetimes 0.11.3 (numpy 2.4.6, scipy 1.17.1) fitted to the same data with
+        // penalizer_coef = 0.1; agreement to 1e-4 relative checks the time scaling and
+        // the penalty's exact meaning.
+        for (got, want) in pen.params.to_vec().iter().zip([
+            0.40821961633248555,
+            5.312090014958165,
+            0.20482191780780956,
+            0.3467883787625017,
+        ]) {
+            assert_rel("penalised parameter", *got, want, 1e-4);
+        }
+        let norm =
+            |p: &MbgNbdParams| p.r.powi(2) + (p.alpha / 38.86).powi(2) + p.a.powi(2) + p.b.powi(2);
+        assert!(
+            norm(&pen.params) < 0.9 * norm(&free.params),
+            "{:?} vs {:?}",
+            pen.params,
+            free.params
+        );
         assert!(pen.log_likelihood < free.log_likelihood);
     }
 
     #[test]
     fn invalid_inputs_are_rejected() {
-        let ok = CustomerRow { x: 2.0, tx: 5.0, t: 10.0, w: 1.0 };
+        let ok = CustomerRow {
+            x: 2.0,
+            tx: 5.0,
+            t: 10.0,
+            w: 1.0,
+        };
         let o = FitOptions::default();
         for r in [
             CustomerRow { tx: f64::NAN, ..ok },
-            CustomerRow { t: -1.0, tx: -2.0, ..ok },
+            CustomerRow {
+                t: -1.0,
+                tx: -2.0,
+                ..ok
+            },
             CustomerRow { tx: 10.5, ..ok },
             CustomerRow { w: 0.0, ..ok },
         ] {
-            assert!(matches!(fit_mbgnbd(&[ok, r], &o), Err(ClvError::InvalidParameter(_))), "{r:?} accepted");
+            assert!(
+                matches!(fit_mbgnbd(&[ok, r], &o), Err(ClvError::InvalidParameter(_))),
+                "{r:?} accepted"
+            );
         }
-        assert!(matches!(fit_mbgnbd(&[], &o), Err(ClvError::InvalidParameter(_))));
+        assert!(matches!(
+            fit_mbgnbd(&[], &o),
+            Err(ClvError::InvalidParameter(_))
+        ));
     }
 }

@@ -45,8 +45,12 @@ fn check_discrete_history(x: f64, tx: f64, n: f64) -> Result<()> {
 
 impl BgBbParams {
     /// ln of the likelihood of (x, tx, n) (FHS 2010 eq. 5):
-    /// `B(al+x, be+n-x)/B(al,be) B(ga, de+n)/B(ga,de)
-    ///  + sum_{j=0}^{n-tx-1} B(al+x, be+tx-x+j)/B(al,be) B(ga+1, de+tx+j)/B(ga,de)`.
+    ///
+    /// ```text
+    /// B(al+x, be+n-x)/B(al,be) B(ga, de+n)/B(ga,de)
+    ///   + sum_{j=0}^{n-tx-1} B(al+x, be+tx-x+j)/B(al,be) B(ga+1, de+tx+j)/B(ga,de)
+    /// ```
+    ///
     /// The empty sum (tx = n) is 0; lifetimes puts 1e-9 there, a perturbation we leave out.
     /// The sum runs by the ratio of consecutive terms.
     fn ln_likelihood_unchecked(&self, x: f64, tx: f64, n: f64) -> f64 {
@@ -71,6 +75,14 @@ impl BgBbParams {
             sum += term;
         }
         log_add_exp(alive, first + sum.ln())
+    }
+
+    /// ln of the likelihood of one customer's history (x transactions in `big_t` opportunities,
+    /// the last at `tx`), FHS 2010 eq. 5.
+    pub fn ln_likelihood(&self, x: f64, tx: f64, big_t: f64) -> Result<f64> {
+        self.validate()?;
+        check_discrete_history(x, tx, big_t)?;
+        Ok(self.ln_likelihood_unchecked(x, tx, big_t))
     }
 
     /// ln P(alive at opportunity n + m | history) (FHS 2010 eq. A10; lifetimes
@@ -153,8 +165,11 @@ impl BgBbParams {
 
     /// P(X(t) = n) transactions in the first `t` opportunities for a new customer (FHS 2010
     /// eq. 7; the per-x term of lifetimes `expected_number_of_transactions_in_first_n_periods`):
-    /// `C(t,n) B(al+n, be+t-n)/B(al,be) B(ga, de+t)/B(ga,de)
-    ///  + sum_{i=n}^{t-1} C(i,n) B(al+n, be+i-n)/B(al,be) B(ga+1, de+i)/B(ga,de)`.
+    ///
+    /// ```text
+    /// C(t,n) B(al+n, be+t-n)/B(al,be) B(ga, de+t)/B(ga,de)
+    ///   + sum_{i=n}^{t-1} C(i,n) B(al+n, be+i-n)/B(al,be) B(ga+1, de+i)/B(ga,de)
+    /// ```
     pub fn prob_purchases(&self, n: u32, t: f64) -> Result<f64> {
         self.validate()?;
         check_horizon("t", t)?;

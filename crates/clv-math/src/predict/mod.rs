@@ -29,6 +29,8 @@ pub mod bgnbd;
 pub mod gamma_gamma;
 pub mod mbgnbd;
 pub mod paretonbd;
+#[cfg(test)]
+mod properties;
 
 use crate::error::{finite, ClvError, Result};
 use crate::special::{exprel, ln_hyp2f1_signed};

@@ -33,7 +33,13 @@ impl ParetoNbdParams {
     }
 
     /// ln of one customer's likelihood (note 009 eq. 18; lifetimes `_conditional_log_likelihood`).
-    pub(crate) fn ln_likelihood_unchecked(&self, x: f64, tx: f64, big_t: f64) -> f64 {
+    pub fn ln_likelihood(&self, x: f64, tx: f64, big_t: f64) -> Result<f64> {
+        self.validate()?;
+        check_history(x, tx, big_t)?;
+        Ok(self.ln_likelihood_unchecked(x, tx, big_t))
+    }
+
+    fn ln_likelihood_unchecked(&self, x: f64, tx: f64, big_t: f64) -> f64 {
         let ParetoNbdParams { r, alpha, s, beta } = *self;
         let a1 = ln_gamma(r + x) - ln_gamma(r) + r * alpha.ln() + s * beta.ln();
         let alive = -(r + x) * (alpha + big_t).ln() - s * (beta + big_t).ln();
@@ -189,7 +195,7 @@ mod tests {
         // this exercises A_0 (the hypergeometric part of P(alive)) on 2,357 real histories.
         let ll: f64 = cdnow()
             .iter()
-            .map(|&(x, tx, tt, _)| PUB.ln_likelihood_unchecked(x, tx, tt))
+            .map(|&(x, tx, tt, _)| PUB.ln_likelihood(x, tx, tt).unwrap())
             .sum();
         assert!((ll - -9595.0).abs() < 0.05, "ll = {ll}");
     }
