@@ -48,7 +48,7 @@ GG0=$(time_sql 0 "SELECT gamma_gamma_fit(frequency, monetary_value) FROM bench_r
 CLV0=$(time_sql 0 "SELECT sum(clv(b, g, frequency, recency, tenure, monetary_value, 12, 0.01, 'week')) FROM bench_rfm, bench_models")
 CLV2=$(time_sql 2 "SELECT sum(clv(b, g, frequency, recency, tenure, monetary_value, 12, 0.01, 'week')) FROM bench_rfm, bench_models")
 SQL_CLV_SUM=$(psql_q -Atc "SELECT round(sum(clv(b, g, frequency, recency, tenure, monetary_value, 12, 0.01, 'week'))::numeric, 2) FROM bench_rfm, bench_models")
-SQL_PARAMS=$(psql_q -Atc "SELECT b::jsonb->'params' || g::jsonb->'params' FROM bench_models")
+SQL_PARAMS=$(psql_q -Atc "SELECT (b::jsonb->'params') || (g::jsonb->'params') FROM bench_models")
 DISTINCT=$(psql_q -Atc "SELECT b::jsonb->'fit'->>'n_distinct_rows' FROM bench_models")
 
 log "timing Python lifetimes 0.11.3 on the same rows"

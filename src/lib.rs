@@ -10,6 +10,7 @@ pgrx::pg_module_magic!();
 mod agg_state;
 mod binary_type;
 mod errors;
+mod fast_hash;
 mod model_fit;
 // mod pipeline; (enabled once the segment functions land)
 mod models;

@@ -14,12 +14,13 @@ use crate::models::*;
 use clv_math::fit::{self, CustomerRow, FitOptions, SpendRow};
 use pgrx::prelude::*;
 use pgrx::{Internal, PgSqlErrorCode};
+use crate::fast_hash::FxBuild;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 #[derive(Default, Clone)]
 pub struct FitState {
-    rows: HashMap<[u64; 3], f64>,
+    rows: HashMap<[u64; 3], f64, FxBuild>,
     penalizer: Option<f64>,
 }
 

@@ -6,7 +6,9 @@
 //! transition runs once per transaction, so it avoids pgrx's argument conversions (text to &str
 //! with UTF-8 checks on every row, Option wrappers) - see bench/README.md for what that buys.
 //! One transition function per input type (date/timestamp/timestamptz x numeric/double precision)
-//! and form; all share one state, combine, serialize and final function.
+//! and form; all share one state, combine, serialize and final function. `sspace` tells the
+//! planner the state's real size (a few hundred bytes, not the 8 kB it assumes for `internal`), so
+//! it plans an in-memory hash aggregate instead of a spilling one for millions of customers.
 
 use crate::agg_state::{new_state, state_mut};
 use crate::errors::{raise_code, OrRaise};
@@ -274,6 +276,7 @@ CREATE FUNCTION rfm_trans(internal, date, double precision, date) RETURNS intern
 CREATE AGGREGATE rfm(ts date, amount double precision, observation_end date) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -287,6 +290,7 @@ CREATE FUNCTION rfm_trans(internal, date, double precision, date, text) RETURNS 
 CREATE AGGREGATE rfm(ts date, amount double precision, observation_end date, unit text) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -300,6 +304,7 @@ CREATE FUNCTION rfm_holdout_trans(internal, date, double precision, date, date, 
 CREATE AGGREGATE rfm_holdout(ts date, amount double precision, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -313,6 +318,7 @@ CREATE FUNCTION rfm_trans(internal, date, numeric, date) RETURNS internal
 CREATE AGGREGATE rfm(ts date, amount numeric, observation_end date) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -326,6 +332,7 @@ CREATE FUNCTION rfm_trans(internal, date, numeric, date, text) RETURNS internal
 CREATE AGGREGATE rfm(ts date, amount numeric, observation_end date, unit text) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -339,6 +346,7 @@ CREATE FUNCTION rfm_holdout_trans(internal, date, numeric, date, date, text) RET
 CREATE AGGREGATE rfm_holdout(ts date, amount numeric, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -352,6 +360,7 @@ CREATE FUNCTION rfm_trans(internal, timestamp, double precision, date) RETURNS i
 CREATE AGGREGATE rfm(ts timestamp, amount double precision, observation_end date) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -365,6 +374,7 @@ CREATE FUNCTION rfm_trans(internal, timestamp, double precision, date, text) RET
 CREATE AGGREGATE rfm(ts timestamp, amount double precision, observation_end date, unit text) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -378,6 +388,7 @@ CREATE FUNCTION rfm_holdout_trans(internal, timestamp, double precision, date, d
 CREATE AGGREGATE rfm_holdout(ts timestamp, amount double precision, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -391,6 +402,7 @@ CREATE FUNCTION rfm_trans(internal, timestamp, numeric, date) RETURNS internal
 CREATE AGGREGATE rfm(ts timestamp, amount numeric, observation_end date) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -404,6 +416,7 @@ CREATE FUNCTION rfm_trans(internal, timestamp, numeric, date, text) RETURNS inte
 CREATE AGGREGATE rfm(ts timestamp, amount numeric, observation_end date, unit text) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -417,6 +430,7 @@ CREATE FUNCTION rfm_holdout_trans(internal, timestamp, numeric, date, date, text
 CREATE AGGREGATE rfm_holdout(ts timestamp, amount numeric, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -430,6 +444,7 @@ CREATE FUNCTION rfm_trans(internal, timestamp with time zone, double precision, 
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount double precision, observation_end date) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -443,6 +458,7 @@ CREATE FUNCTION rfm_trans(internal, timestamp with time zone, double precision, 
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount double precision, observation_end date, unit text) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -456,6 +472,7 @@ CREATE FUNCTION rfm_holdout_trans(internal, timestamp with time zone, double pre
 CREATE AGGREGATE rfm_holdout(ts timestamp with time zone, amount double precision, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -469,6 +486,7 @@ CREATE FUNCTION rfm_trans(internal, timestamp with time zone, numeric, date) RET
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount numeric, observation_end date) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -482,6 +500,7 @@ CREATE FUNCTION rfm_trans(internal, timestamp with time zone, numeric, date, tex
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount numeric, observation_end date, unit text) (
     sfunc = rfm_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -495,6 +514,7 @@ CREATE FUNCTION rfm_holdout_trans(internal, timestamp with time zone, numeric, d
 CREATE AGGREGATE rfm_holdout(ts timestamp with time zone, amount numeric, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,
@@ -505,6 +525,7 @@ CREATE AGGREGATE rfm_holdout(ts timestamp with time zone, amount numeric, calibr
 CREATE AGGREGATE rollup(rfm_summary) (
     sfunc = rfm_rollup_trans,
     stype = internal,
+    sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
     serialfunc = rfm_serialize,

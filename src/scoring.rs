@@ -5,9 +5,48 @@
 use crate::errors::{raise_code, OrRaise};
 use crate::models::*;
 use clv_math::clv::customer_lifetime_value;
-use clv_math::predict::PurchaseModel;
+use clv_math::ModelParams;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use crate::fast_hash::FxBuild;
+
+/// Memo of CLV results: many customers share (frequency, recency, T, spend) - a million customers
+/// summarised in days have ~150k distinct patterns - and CLV is the costly score (a hypergeometric
+/// function per month). The key holds every input, model parameters included, so a hit is always
+/// the value the computation would give. Bounded: cleared when it reaches MEMO_LIMIT entries.
+type MemoKey = [u64; 16];
+const MEMO_LIMIT: usize = 1 << 21;
+
+thread_local! {
+    static CLV_MEMO: RefCell<HashMap<MemoKey, f64, FxBuild>> = RefCell::new(HashMap::default());
+}
+
+fn memo_key(model: &[f64], spend: &[f64], inputs: [f64; 4], months: i32, rate: f64, ppm: f64) -> MemoKey {
+    let mut k = [0u64; 16];
+    let tail = [rate, ppm, months as f64];
+    let all = model.iter().chain(spend).chain(&inputs).chain(&tail);
+    for (slot, v) in k.iter_mut().zip(all) {
+        *slot = v.to_bits();
+    }
+    k
+}
+
+fn memoized(key: MemoKey, compute: impl FnOnce() -> f64) -> f64 {
+    if let Some(v) = CLV_MEMO.with(|m| m.borrow().get(&key).copied()) {
+        return v;
+    }
+    let v = compute();
+    CLV_MEMO.with(|m| {
+        let mut m = m.borrow_mut();
+        if m.len() >= MEMO_LIMIT {
+            m.clear();
+        }
+        m.insert(key, v);
+    });
+    v
+}
 
 /// lifetimes' `factor`: model periods per month for the unit the model was fitted in.
 fn periods_per_month(time_unit: &str) -> f64 {
@@ -77,18 +116,22 @@ macro_rules! purchase_model_scoring {
             discount_rate: default!(f64, 0.01),
             time_unit: default!(&str, "'week'"),
         ) -> f64 {
-            customer_lifetime_value(
-                model.params(),
-                spend.params(),
-                frequency,
-                recency,
-                tenure,
-                monetary_value,
-                self::months(months),
-                discount_rate,
-                periods_per_month(time_unit),
-            )
-            .or_raise()
+            let ppm = periods_per_month(time_unit);
+            let key = memo_key(&model.params().to_vec(), &spend.params().to_vec(), [frequency, recency, tenure, monetary_value], months, discount_rate, ppm);
+            memoized(key, || {
+                customer_lifetime_value(
+                    model.params(),
+                    spend.params(),
+                    frequency,
+                    recency,
+                    tenure,
+                    monetary_value,
+                    self::months(months),
+                    discount_rate,
+                    ppm,
+                )
+                .or_raise()
+            })
         }
     };
 }
