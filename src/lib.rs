@@ -17,6 +17,7 @@ mod rfm_scores;
 mod rfm_summary;
 mod scoring;
 mod simulation;
+mod tiers;
 mod window;
 
 #[cfg(any(test, feature = "pg_test"))]
