@@ -13,6 +13,7 @@ mod errors;
 mod kmeans_sql;
 mod model_fit;
 mod models;
+mod named_segments;
 mod rfm_aggregate;
 mod rfm_scores;
 mod rfm_summary;
