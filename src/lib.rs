@@ -20,6 +20,7 @@ mod rfm_summary;
 mod scoring;
 mod simulation;
 mod tiers;
+mod validation_sql;
 mod window;
 
 #[cfg(any(test, feature = "pg_test"))]
