@@ -10,6 +10,7 @@ pgrx::pg_module_magic!();
 mod agg_state;
 mod binary_type;
 mod errors;
+mod grids;
 mod kmeans_sql;
 mod model_fit;
 mod models;
