@@ -11,14 +11,19 @@ mod agg_state;
 mod binary_type;
 mod errors;
 mod fast_hash;
+mod grids;
+mod kmeans_sql;
 mod model_fit;
-// mod pipeline; (enabled once the segment functions land)
+mod pipeline;
 mod models;
+mod named_segments;
 mod rfm_aggregate;
 mod rfm_scores;
 mod rfm_summary;
 mod scoring;
 mod simulation;
+mod tiers;
+mod validation_sql;
 mod window;
 
 #[cfg(any(test, feature = "pg_test"))]
