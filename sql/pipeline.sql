@@ -17,6 +17,11 @@ BEGIN
         RAISE EXCEPTION 'column "%" of relation % does not exist', col, source
             USING ERRCODE = 'undefined_column', HINT = format('clv_pipeline needs the %s column', what);
     END IF;
+    -- Checked here so that a caller who may not read the source is told so before anything is created.
+    IF NOT has_column_privilege(source, col, 'SELECT') THEN
+        RAISE EXCEPTION 'permission denied for table %', source
+            USING ERRCODE = 'insufficient_privilege', HINT = format('clv_pipeline runs with your privileges and needs SELECT on column "%s"', col);
+    END IF;
     IF allowed IS NOT NULL AND NOT (t::text = ANY (allowed)) THEN
         RAISE EXCEPTION 'column "%" of relation % has type %, expected one of %', col, source, t, array_to_string(allowed, ', ')
             USING ERRCODE = 'datatype_mismatch', HINT = format('the %s column', what);
@@ -112,9 +117,14 @@ BEGIN
 
     RAISE NOTICE 'clv_pipeline: stage 2/6: RFM summaries of % (observation end %, unit %)', source, observation_end, unit;
     t0 := clock_timestamp();
-    EXECUTE format('DROP TABLE IF EXISTS %s.clv_rfm', s);
-    EXECUTE format('CREATE TABLE %s.clv_rfm AS %s', s, rfm_sql);
-    EXECUTE format('ALTER TABLE %s.clv_rfm ADD PRIMARY KEY (customer_id)', s);
+    -- Refilled in place on later runs: the materialized view reads it.
+    IF to_regclass(s || '.clv_rfm') IS NULL THEN
+        EXECUTE format('CREATE TABLE %s.clv_rfm AS %s', s, rfm_sql);
+        EXECUTE format('ALTER TABLE %s.clv_rfm ADD PRIMARY KEY (customer_id)', s);
+    ELSE
+        EXECUTE format('TRUNCATE %s.clv_rfm', s);
+        EXECUTE format('INSERT INTO %s.clv_rfm %s', s, rfm_sql);
+    END IF;
     EXECUTE format('SELECT count(*) FROM %s.clv_rfm', s) INTO n;
     IF n = 0 THEN
         RAISE EXCEPTION 'no customer has a transaction up to %', observation_end USING ERRCODE = 'no_data_found';
