@@ -46,7 +46,7 @@ FROM customer_segments GROUP BY segment ORDER BY customers DESC, segment;
 -- Models fitted by aggregates over the per-customer rows (recency and T in weeks).
 CREATE TABLE models AS
 SELECT bgnbd_fit(frequency, recency, tenure) AS bgnbd,
-       pareto_nbd_fit(frequency, recency, tenure) AS pareto_nbd,
+       mbgnbd_fit(frequency, recency, tenure) AS mbgnbd,
        gamma_gamma_fit(frequency, monetary_value) AS spend
 FROM customer_rfm;
 
@@ -55,8 +55,8 @@ FROM customer_rfm;
 SELECT 'BG/NBD' AS model, bgnbd::jsonb->'params' AS params, round((bgnbd::jsonb->'fit'->>'log_likelihood')::numeric, 1) AS log_likelihood,
        bgnbd::jsonb->'fit'->'std_errors' AS std_errors FROM models
 UNION ALL
-SELECT 'Pareto/NBD', pareto_nbd::jsonb->'params', round((pareto_nbd::jsonb->'fit'->>'log_likelihood')::numeric, 1),
-       pareto_nbd::jsonb->'fit'->'std_errors' FROM models
+SELECT 'MBG/NBD', mbgnbd::jsonb->'params', round((mbgnbd::jsonb->'fit'->>'log_likelihood')::numeric, 1),
+       mbgnbd::jsonb->'fit'->'std_errors' FROM models
 UNION ALL
 SELECT 'Gamma-Gamma', spend::jsonb->'params', round((spend::jsonb->'fit'->>'log_likelihood')::numeric, 1),
        spend::jsonb->'fit'->'std_errors' FROM models;
