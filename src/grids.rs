@@ -56,9 +56,10 @@ macro_rules! grids {
         #[pg_extern(immutable, strict, parallel_safe, name = "expected_purchases_grid")]
         fn $ep(model: $t, t: f64, tenure: f64, max_frequency: i32, max_recency: f64, recency_steps: default!(i32, 20)) -> TableIterator<'static, (name!(frequency, i32), name!(recency, f64), name!(expected_purchases, f64))> {
             let p = *model.params();
+            let cells = histories(tenure, max_frequency, max_recency, recency_steps);
             // Checked once here, so an invalid horizon fails even when the grid is empty.
             p.conditional_expected_purchases(t, 0.0, 0.0, tenure).or_raise();
-            TableIterator::new(histories(tenure, max_frequency, max_recency, recency_steps).map(move |(f, r)| {
+            TableIterator::new(cells.map(move |(f, r)| {
                 (f, r, p.conditional_expected_purchases(t, f as f64, r, tenure).or_raise())
             }))
         }

@@ -160,7 +160,7 @@ pub struct RowsState {
 
 impl RowsState {
     fn n_rows(&self) -> usize {
-        if self.d == 0 { 0 } else { self.data.len() / self.d }
+        self.data.len().checked_div(self.d).unwrap_or(0)
     }
 
     fn set_params(&mut self, p: [i64; 3]) {
@@ -232,7 +232,7 @@ impl RowsState {
         let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         let d = u(26) as usize;
         let len = u(34) as usize;
-        if b.len() != 42 + len * 8 || (d == 0 && len != 0) || (d != 0 && len % d != 0) {
+        if len.checked_mul(8).and_then(|x| x.checked_add(42)) != Some(b.len()) || !len.is_multiple_of(d) {
             corrupt();
         }
         let params = (b[1] == 1).then(|| [u(2) as i64, u(10) as i64, u(18) as i64]);

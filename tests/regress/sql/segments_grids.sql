@@ -1,4 +1,7 @@
 -- Plot-ready grids: expected_purchases_grid and p_alive_grid for BG/NBD, Pareto/NBD and MBG/NBD.
+-- Own schema: the regression tests share one database, so table names must not collide.
+CREATE SCHEMA segments_grids;
+SET search_path = segments_grids, public;
 SET extra_float_digits = 0;
 CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

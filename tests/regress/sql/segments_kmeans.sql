@@ -1,6 +1,9 @@
 -- K-means segments: kmeans_fit / kmeans_assign / kmeans_centroids / kmeans_k_sweep on a hand
 -- example and on well separated synthetic clusters; determinism, value ordering, parallel plans,
 -- and bad input with SQLSTATEs.
+-- Own schema: the regression tests share one database, so table names must not collide.
+CREATE SCHEMA segments_kmeans;
+SET search_path = segments_kmeans, public;
 SET extra_float_digits = 0;
 CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN

@@ -1,5 +1,8 @@
 -- Named segments: each rule, inclusive thresholds, precedence, named threshold parameters, NULLs,
 -- a percent_rank pipeline, and bad input with SQLSTATEs.
+-- Own schema: the regression tests share one database, so table names must not collide.
+CREATE SCHEMA segments_named;
+SET search_path = segments_named, public;
 CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE q;

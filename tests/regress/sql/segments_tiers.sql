@@ -1,5 +1,8 @@
 -- Value tiers: clv_segment(value) OVER (...) (high 20% / medium 50% / low 30%), custom shares and
 -- labels, clv_segment_fixed, and bad input with SQLSTATEs.
+-- Own schema: the regression tests share one database, so table names must not collide.
+CREATE SCHEMA segments_tiers;
+SET search_path = segments_tiers, public;
 CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
     EXECUTE q;

@@ -1,5 +1,8 @@
 -- Validation: the stable train/test split clv_in_training_set and the prediction_errors aggregate.
 -- Expected split values come from an independent Python implementation of SplitMix64 / FNV-1a 64.
+-- Own schema: the regression tests share one database, so table names must not collide.
+CREATE SCHEMA segments_validation;
+SET search_path = segments_validation, public;
 SET extra_float_digits = 0;
 CREATE FUNCTION pg_temp.error_of(q text) RETURNS text LANGUAGE plpgsql AS $$
 BEGIN
