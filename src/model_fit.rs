@@ -147,94 +147,57 @@ fn spend_rows(s: &FitState) -> Vec<SpendRow> {
     s.sorted().into_iter().map(|([x, m, _], w)| SpendRow { x, m, w }).collect()
 }
 
-#[pg_extern(immutable, parallel_safe, name = "bgnbd_fit_trans")]
-fn bgnbd_fit_trans(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, tenure], None, None)
+/// The three transition functions (plain, weighted, weighted and penalized) and the final function
+/// of one fit aggregate over three-column rows (frequency, recency, T or number of periods).
+macro_rules! fit_aggregate {
+    ($sql:literal, $trans:ident, $trans_w:ident, $trans_wp:ident, $final:ident, $model:ident, $fit:path, $rows:ident, $kind:literal) => {
+        #[pg_extern(immutable, parallel_safe, name = $sql)]
+        fn $trans(state: Internal, a: Option<f64>, b: Option<f64>, c: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+            add_row(state, fcinfo, [a, b, c], None, None)
+        }
+
+        #[pg_extern(immutable, parallel_safe, name = $sql)]
+        fn $trans_w(state: Internal, a: Option<f64>, b: Option<f64>, c: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+            add_row(state, fcinfo, [a, b, c], Some(weight), None)
+        }
+
+        #[pg_extern(immutable, parallel_safe, name = $sql)]
+        #[allow(clippy::too_many_arguments)]
+        fn $trans_wp(state: Internal, a: Option<f64>, b: Option<f64>, c: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+            add_row(state, fcinfo, [a, b, c], Some(weight), Some(penalizer))
+        }
+
+        /// NULL for no rows; an error with a hint when the optimizer does not converge.
+        #[pg_extern(immutable, parallel_safe)]
+        fn $final(state: Internal) -> Option<$model> {
+            let s = fit_state(&state)?;
+            let f = $fit(&$rows(s), &s.options()).or_raise();
+            Some($model(Arc::new(Stored::from_fit($kind, f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
+        }
+    };
 }
-#[pg_extern(immutable, parallel_safe, name = "bgnbd_fit_trans")]
-fn bgnbd_fit_trans_w(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), None)
-}
-#[pg_extern(immutable, parallel_safe, name = "bgnbd_fit_trans")]
-fn bgnbd_fit_trans_wp(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), Some(penalizer))
-}
-/// NULL for no rows; an error with a hint when the optimizer does not converge.
-#[pg_extern(immutable, parallel_safe)]
-fn bgnbd_fit_final(state: Internal) -> Option<bgnbd_model> {
-    let s = fit_state(&state)?;
-    let f = fit::fit_bgnbd(&customer_rows(s), &s.options()).or_raise();
-    Some(bgnbd_model(Arc::new(Stored::from_fit("bgnbd", f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
-}
-#[pg_extern(immutable, parallel_safe, name = "pareto_nbd_fit_trans")]
-fn pareto_nbd_fit_trans(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, tenure], None, None)
-}
-#[pg_extern(immutable, parallel_safe, name = "pareto_nbd_fit_trans")]
-fn pareto_nbd_fit_trans_w(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), None)
-}
-#[pg_extern(immutable, parallel_safe, name = "pareto_nbd_fit_trans")]
-fn pareto_nbd_fit_trans_wp(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), Some(penalizer))
-}
-/// NULL for no rows; an error with a hint when the optimizer does not converge.
-#[pg_extern(immutable, parallel_safe)]
-fn pareto_nbd_fit_final(state: Internal) -> Option<pareto_nbd_model> {
-    let s = fit_state(&state)?;
-    let f = fit::fit_paretonbd(&customer_rows(s), &s.options()).or_raise();
-    Some(pareto_nbd_model(Arc::new(Stored::from_fit("pareto_nbd", f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
-}
-#[pg_extern(immutable, parallel_safe, name = "mbgnbd_fit_trans")]
-fn mbgnbd_fit_trans(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, tenure], None, None)
-}
-#[pg_extern(immutable, parallel_safe, name = "mbgnbd_fit_trans")]
-fn mbgnbd_fit_trans_w(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), None)
-}
-#[pg_extern(immutable, parallel_safe, name = "mbgnbd_fit_trans")]
-fn mbgnbd_fit_trans_wp(state: Internal, frequency: Option<f64>, recency: Option<f64>, tenure: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, tenure], Some(weight), Some(penalizer))
-}
-/// NULL for no rows; an error with a hint when the optimizer does not converge.
-#[pg_extern(immutable, parallel_safe)]
-fn mbgnbd_fit_final(state: Internal) -> Option<mbgnbd_model> {
-    let s = fit_state(&state)?;
-    let f = fit::fit_mbgnbd(&customer_rows(s), &s.options()).or_raise();
-    Some(mbgnbd_model(Arc::new(Stored::from_fit("mbgnbd", f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
-}
-#[pg_extern(immutable, parallel_safe, name = "bgbb_fit_trans")]
-fn bgbb_fit_trans(state: Internal, frequency: Option<f64>, recency: Option<f64>, n_periods: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, n_periods], None, None)
-}
-#[pg_extern(immutable, parallel_safe, name = "bgbb_fit_trans")]
-fn bgbb_fit_trans_w(state: Internal, frequency: Option<f64>, recency: Option<f64>, n_periods: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, n_periods], Some(weight), None)
-}
-#[pg_extern(immutable, parallel_safe, name = "bgbb_fit_trans")]
-fn bgbb_fit_trans_wp(state: Internal, frequency: Option<f64>, recency: Option<f64>, n_periods: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, recency, n_periods], Some(weight), Some(penalizer))
-}
-/// NULL for no rows; an error with a hint when the optimizer does not converge.
-#[pg_extern(immutable, parallel_safe)]
-fn bgbb_fit_final(state: Internal) -> Option<bgbb_model> {
-    let s = fit_state(&state)?;
-    let f = fit::fit_bgbb(&customer_rows(s), &s.options()).or_raise();
-    Some(bgbb_model(Arc::new(Stored::from_fit("bgbb", f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
-}
+
+fit_aggregate!("bgnbd_fit_trans", bgnbd_fit_trans, bgnbd_fit_trans_w, bgnbd_fit_trans_wp, bgnbd_fit_final, bgnbd_model, fit::fit_bgnbd, customer_rows, "bgnbd");
+fit_aggregate!("pareto_nbd_fit_trans", pareto_nbd_fit_trans, pareto_nbd_fit_trans_w, pareto_nbd_fit_trans_wp, pareto_nbd_fit_final, pareto_nbd_model, fit::fit_paretonbd, customer_rows, "pareto_nbd");
+fit_aggregate!("mbgnbd_fit_trans", mbgnbd_fit_trans, mbgnbd_fit_trans_w, mbgnbd_fit_trans_wp, mbgnbd_fit_final, mbgnbd_model, fit::fit_mbgnbd, customer_rows, "mbgnbd");
+fit_aggregate!("bgbb_fit_trans", bgbb_fit_trans, bgbb_fit_trans_w, bgbb_fit_trans_wp, bgbb_fit_final, bgbb_model, fit::fit_bgbb, customer_rows, "bgbb");
+
+// Gamma-Gamma rows have two columns; the third key is a constant so all fits share one state type.
 #[pg_extern(immutable, parallel_safe, name = "gamma_gamma_fit_trans")]
 fn gamma_gamma_fit_trans(state: Internal, frequency: Option<f64>, monetary_value: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     add_row(state, fcinfo, [frequency, monetary_value, Some(0.0)], None, None)
 }
+
 #[pg_extern(immutable, parallel_safe, name = "gamma_gamma_fit_trans")]
 fn gamma_gamma_fit_trans_w(state: Internal, frequency: Option<f64>, monetary_value: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     add_row(state, fcinfo, [frequency, monetary_value, Some(0.0)], Some(weight), None)
 }
+
 #[pg_extern(immutable, parallel_safe, name = "gamma_gamma_fit_trans")]
 fn gamma_gamma_fit_trans_wp(state: Internal, frequency: Option<f64>, monetary_value: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     add_row(state, fcinfo, [frequency, monetary_value, Some(0.0)], Some(weight), Some(penalizer))
 }
+
 /// NULL for no rows; an error with a hint when the optimizer does not converge.
 #[pg_extern(immutable, parallel_safe)]
 fn gamma_gamma_fit_final(state: Internal) -> Option<gamma_gamma_model> {
