@@ -3,6 +3,7 @@
 #   bench/rfm_bench.sh                       # 10M transactions over 1M customers
 #   TRANSACTIONS=1000000 CUSTOMERS=100000 bench/rfm_bench.sh
 # Uses a throwaway cluster, or the server named by CLV_DATABASE_URL / PG* variables.
+# REUSE_DATA=1 keeps an existing bench_tx of the same size (on an existing server).
 source "$(dirname "$0")/../scripts/lib.sh"
 TRANSACTIONS=${TRANSACTIONS:-10000000}
 CUSTOMERS=${CUSTOMERS:-1000000}
@@ -12,6 +13,9 @@ ensure_setup
 CLV_PORT=${CLV_PORT:-55433} connect_or_start bench-cluster
 psql_q -c "CREATE EXTENSION IF NOT EXISTS clv_ext"
 
+if [ -n "${REUSE_DATA:-}" ] && [ "$(psql_q -Atc "SELECT count(*) FROM bench_tx" 2>/dev/null)" = "$TRANSACTIONS" ]; then
+    log "reusing the existing bench_tx ($TRANSACTIONS transactions)"
+else
 log "generating $TRANSACTIONS transactions over $CUSTOMERS customers"
 psql_q <<SQL
 DROP TABLE IF EXISTS bench_tx;
@@ -25,6 +29,7 @@ ALTER TABLE bench_tx ADD COLUMN amount_numeric numeric;
 UPDATE bench_tx SET amount_numeric = amount::numeric;
 VACUUM ANALYZE bench_tx;
 SQL
+fi
 
 # Every query consumes its aggregate's output, so the planner cannot drop the work.
 declare -A Q

@@ -21,9 +21,10 @@ use pgrx::{Internal, PgSqlErrorCode};
 /// The transition state: the maths state plus the unit datum seen last, so that a unit that
 /// changes within one group is reported instead of silently ignored. Constant arguments arrive as
 /// the same pointer on every row, which lets the per-row check skip parsing text.
+#[repr(C)]
 pub struct AggState {
-    rfm: RfmState,
     unit_ptr: usize,
+    rfm: RfmState,
 }
 
 #[derive(Clone, Copy)]

@@ -179,19 +179,23 @@ pub fn day_of(usecs: i64) -> i32 {
 /// Everything needed to summarise one customer; also the serialized form of the aggregate state
 /// and of the stored `rfm_summary` value.
 #[derive(Debug, Clone, PartialEq)]
+#[repr(C)]
 pub struct RfmState {
-    pub unit: PeriodUnit,
+    // Fields every transaction reads or writes come first, so they share the state's first cache
+    // line (the aggregate's per-row cost is dominated by cache misses on the state; see
+    // bench/README.md); the period list follows, the holdout fields last.
     /// Last calendar day of the observation (calibration end when `holdout_end` is set).
     pub end_day: i32,
+    pub unit: PeriodUnit,
     /// Last calendar day of the holdout window; `None` for a plain summary.
     pub holdout_end_day: Option<i32>,
-    /// (period start day, summed amount) of the purchase periods; unsorted until `normalise`.
-    pub periods: Periods,
     pub n_transactions: u64,
     pub total_amount: f64,
     /// First and last included transaction, microseconds since 2000-01-01.
     pub first_ts: i64,
     pub last_ts: i64,
+    /// (period start day, summed amount) of the purchase periods; unsorted until `normalise`.
+    pub periods: Periods,
     /// Holdout: distinct period starts, raw transaction count and amount sum.
     pub holdout_periods: Vec<i32>,
     pub holdout_transactions: u64,
