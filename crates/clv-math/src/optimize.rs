@@ -207,7 +207,24 @@ fn line_search<F: FnMut(&[f64], &mut [f64]) -> f64>(
 /// called once per iteration (it may not return, e.g. a PostgreSQL cancel).
 ///
 /// Never fails: the caller judges the returned [`Minimum`] (converged flag, gradient norm, x).
-pub fn bfgs<F>(mut f: F, x0: &[f64], max_iter: usize, tol: f64, check: fn()) -> Minimum
+pub fn bfgs<F>(f: F, x0: &[f64], max_iter: usize, tol: f64, check: fn()) -> Minimum
+where
+    F: FnMut(&[f64], &mut [f64]) -> f64,
+{
+    bfgs_from(f, x0, None, max_iter, tol, check)
+}
+
+/// [`bfgs`] with an initial inverse Hessian approximation (row-major n x n, symmetric positive
+/// definite), e.g. the inverse of a Hessian computed near `x0`: from a good start and a good
+/// matrix the first steps are already Newton steps, so a warm start converges in a few iterations.
+pub fn bfgs_from<F>(
+    mut f: F,
+    x0: &[f64],
+    h0: Option<&[f64]>,
+    max_iter: usize,
+    tol: f64,
+    check: fn(),
+) -> Minimum
 where
     F: FnMut(&[f64], &mut [f64]) -> f64,
 {
@@ -234,6 +251,12 @@ where
     };
     set_identity(&mut h, 1.0);
     let mut h_is_identity = true;
+    let mut first_update = true;
+    if let Some(h0) = h0.filter(|h0| h0.len() == n * n && all_finite(h0)) {
+        h.copy_from_slice(h0);
+        h_is_identity = false;
+        first_update = false;
+    }
     let mut d = vec![0.0; n];
     let mut s = vec![0.0; n];
     let mut y = vec![0.0; n];
@@ -241,7 +264,6 @@ where
     let mut xt = vec![0.0; n];
     let mut gt = vec![0.0; n];
     let mut iterations = 0;
-    let mut first_update = true;
     while iterations < max_iter {
         if inf_norm(&g) <= tol {
             break;

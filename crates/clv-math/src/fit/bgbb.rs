@@ -208,7 +208,8 @@ pub fn fit_bgbb(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgBbParams>>
         total_w,
     };
     let starts = grid(&[&[0.5, 2.0], &[0.5, 2.0], &[0.5, 2.0], &[0.5, 2.0]]);
-    let sol = solve(&obj, &starts, o.penalizer, o, MODEL, BgBbParams::NAMES)?;
+    // Few rows (one per distinct history over n opportunities): no preview needed.
+    let sol = solve(&obj, None, &starts, o.penalizer, o, MODEL, BgBbParams::NAMES)?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
     let params = BgBbParams {
         alpha: e[0],

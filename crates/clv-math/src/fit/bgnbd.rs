@@ -11,7 +11,7 @@
 //! Gradient w.r.t. log-parameters by hand (digamma for the gamma-function terms).
 
 use super::{
-    finish, frequency_groups, grid, group_index, invalid, log_add_exp_w, require_fittable, solve,
+    customer_preview, finish, frequency_groups, grid, group_index, invalid, Distinct, log_add_exp_w, require_fittable, solve,
     validate_continuous, CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
@@ -22,16 +22,19 @@ const MODEL: &str = "BG/NBD";
 
 struct Row {
     x: f64,
-    tx: f64,
-    t: f64,
     w: f64,
-    group: usize,
+    /// Indices of T and t_x into `times`, and of x into `groups`.
+    t: u32,
+    tx: u32,
+    group: u32,
 }
 
 /// Rows in the internal time scale, and their frequencies grouped.
 pub(crate) struct BgNbd {
     rows: Vec<Row>,
     groups: Vec<(f64, f64)>,
+    /// Distinct values of T and t_x together.
+    times: Vec<f64>,
     total_w: f64,
 }
 
@@ -39,20 +42,23 @@ impl BgNbd {
     /// `rows` must be validated; times are multiplied by `scale`.
     pub(crate) fn new(rows: &[CustomerRow], scale: f64) -> Self {
         let groups = frequency_groups(rows.iter().map(|r| (r.x, r.w)));
+        let times = Distinct::new(rows.iter().flat_map(|r| [r.t * scale, r.tx * scale]));
         let rows: Vec<Row> = rows
             .iter()
-            .map(|r| Row {
+            .zip(times.index.chunks_exact(2))
+            .map(|(r, i)| Row {
                 x: r.x,
-                tx: r.tx * scale,
-                t: r.t * scale,
                 w: r.w,
-                group: group_index(&groups, r.x),
+                t: i[0],
+                tx: i[1],
+                group: group_index(&groups, r.x) as u32,
             })
             .collect();
         let total_w = rows.iter().map(|r| r.w).sum();
         BgNbd {
             rows,
             groups,
+            times: times.values,
             total_w,
         }
     }
@@ -92,28 +98,32 @@ impl Objective for BgNbd {
             ln_b_x1.push(if x > 0.0 { (b + x - 1.0).ln() } else { 0.0 });
         }
 
+        // ln(alpha + t) and 1 / (alpha + t) once per distinct time.
+        let ln_at: Vec<f64> = self.times.iter().map(|t| (alpha + t).ln()).collect();
+        let inv_at: Vec<f64> = self.times.iter().map(|t| 1.0 / (alpha + t)).collect();
+        let inv_b_x1: Vec<f64> = self.groups.iter().map(|(x, _)| 1.0 / (b + x - 1.0)).collect();
         for (i, row) in self.rows.iter().enumerate() {
             if i % CHECK_EVERY == CHECK_EVERY - 1 {
                 check();
             }
             let rx = r + row.x;
-            let ln_at = (alpha + row.t).ln();
-            let a3 = -rx * ln_at;
+            let (l_t, i_t) = (ln_at[row.t as usize], inv_at[row.t as usize]);
+            let a3 = -rx * l_t;
             if row.x == 0.0 {
                 ll += row.w * a3;
-                dr -= row.w * ln_at;
-                dalpha -= row.w * rx / (alpha + row.t);
+                dr -= row.w * l_t;
+                dalpha -= row.w * rx * i_t;
                 continue;
             }
-            let ln_atx = (alpha + row.tx).ln();
-            let a4 = ln_a - ln_b_x1[row.group] - rx * ln_atx;
+            let (l_tx, i_tx) = (ln_at[row.tx as usize], inv_at[row.tx as usize]);
+            let a4 = ln_a - ln_b_x1[row.group as usize] - rx * l_tx;
             let (lse, p3) = log_add_exp_w(a3, a4);
             let p4 = 1.0 - p3;
             ll += row.w * lse;
-            dr -= row.w * (p3 * ln_at + p4 * ln_atx);
-            dalpha -= row.w * rx * (p3 / (alpha + row.t) + p4 / (alpha + row.tx));
+            dr -= row.w * (p3 * l_t + p4 * l_tx);
+            dalpha -= row.w * rx * (p3 * i_t + p4 * i_tx);
             da += row.w * p4 / a;
-            db -= row.w * p4 / (b + row.x - 1.0);
+            db -= row.w * p4 * inv_b_x1[row.group as usize];
         }
         grad[0] = dr * r;
         grad[1] = dalpha * alpha;
@@ -162,7 +172,8 @@ pub fn fit_bgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgNbdParams
     }
     starts.push(vec![0.1; 4]); // lifetimes' own start
 
-    let sol = solve(&obj, &starts, o.penalizer, o, MODEL, BgNbdParams::NAMES)?;
+    let preview = customer_preview(rows).map(|s| BgNbd::new(&s, scale));
+    let sol = solve(&obj, preview.as_ref().map(|p| p as &dyn Objective), &starts, o.penalizer, o, MODEL, BgNbdParams::NAMES)?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
     let params = BgNbdParams {
         r: e[0],
@@ -170,7 +181,9 @@ pub fn fit_bgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgNbdParams
         a: e[2],
         b: e[3],
     };
-    let ll = log_likelihood(&params, rows).unwrap_or(f64::NAN);
+    // The likelihood in the caller's time unit: scaling time by s shifts it by -ln(s) sum(w x)
+    // (A1 gains r ln s, A3 and A4 lose (r + x) ln s).
+    let ll = obj.ll_grad(&sol.y, &mut [0.0; 4], o.check) + scale.ln() * sx;
     finish(params, ll, total_w, sol, MODEL)
 }
 

@@ -10,7 +10,7 @@
 //! Gradient w.r.t. log-parameters by hand.
 
 use super::{
-    finish, frequency_groups, grid, invalid, solve, Fit, FitOptions, Objective, SpendRow,
+    finish, frequency_groups, spend_preview, grid, invalid, solve, Fit, FitOptions, Objective, SpendRow,
     CHECK_EVERY,
 };
 use crate::error::Result;
@@ -185,8 +185,10 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], o: &FitOptions) -> Result<Fit<GammaGam
     }
     starts.push(vec![0.1; 3]);
 
+    let preview = spend_preview(rows).map(|s| GammaGamma::new(&s));
     let sol = solve(
         &obj,
+        preview.as_ref().map(|p| p as &dyn Objective),
         &starts,
         o.penalizer,
         o,
@@ -199,7 +201,8 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], o: &FitOptions) -> Result<Fit<GammaGam
         q: e[1],
         v: e[2],
     };
-    let ll = log_likelihood(&params, rows).unwrap_or(f64::NAN);
+    // Spend is not rescaled: the objective's likelihood is the caller's.
+    let ll = obj.ll_grad(&sol.y, &mut [0.0; 3], o.check);
     finish(params, ll, total_w, sol, MODEL)
 }
 

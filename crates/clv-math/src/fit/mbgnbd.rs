@@ -12,7 +12,7 @@
 //! repeat purchase). Gradient w.r.t. log-parameters by hand.
 
 use super::{
-    finish, frequency_groups, grid, group_index, invalid, log_add_exp_w, require_fittable, solve,
+    customer_preview, finish, frequency_groups, grid, group_index, invalid, log_add_exp_w, require_fittable, solve,
     validate_continuous, CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
@@ -158,7 +158,8 @@ pub fn fit_mbgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<MbgNbdPara
     }
     starts.push(vec![0.1; 4]);
 
-    let sol = solve(&obj, &starts, o.penalizer, o, MODEL, MbgNbdParams::NAMES)?;
+    let preview = customer_preview(rows).map(|s| MbgNbd::new(&s, scale));
+    let sol = solve(&obj, preview.as_ref().map(|p| p as &dyn Objective), &starts, o.penalizer, o, MODEL, MbgNbdParams::NAMES)?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
     let params = MbgNbdParams {
         r: e[0],

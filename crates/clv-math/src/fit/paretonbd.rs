@@ -28,7 +28,7 @@
 //! When t_x = T the A0 term is 0 and drops out.
 
 use super::{
-    finish, frequency_groups, grid, invalid, require_fittable, solve, validate_continuous,
+    customer_preview, finish, frequency_groups, grid, invalid, require_fittable, solve, validate_continuous,
     CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
@@ -368,8 +368,10 @@ pub fn fit_paretonbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<ParetoN
     }
     starts.push(vec![0.0; 4]); // lifetimes starts near 1 in every parameter
 
+    let preview = customer_preview(rows).map(|s| ParetoNbd::new(&s, scale));
     let sol = solve(
         &obj,
+        preview.as_ref().map(|p| p as &dyn Objective),
         &starts,
         o.penalizer / total_w,
         o,
