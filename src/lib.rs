@@ -10,7 +10,7 @@ pgrx::pg_module_magic!();
 mod agg_state;
 mod binary_type;
 mod errors;
-mod fast_hash;
+
 mod grids;
 mod kmeans_sql;
 mod model_fit;

@@ -11,10 +11,11 @@
 use crate::agg_state::{new_state, state_mut};
 use crate::errors::{raise_code, OrRaise};
 use crate::models::*;
+use crate::window::function_info_v1;
 use clv_math::fit::{self, CustomerRow, FitOptions, SpendRow};
 use pgrx::prelude::*;
 use pgrx::{Internal, PgSqlErrorCode};
-use crate::fast_hash::FxBuild;
+use clv_math::fast_hash::FxBuild;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -147,26 +148,50 @@ fn spend_rows(s: &FitState) -> Vec<SpendRow> {
     s.sorted().into_iter().map(|([x, m, _], w)| SpendRow { x, m, w }).collect()
 }
 
-/// The three transition functions (plain, weighted, weighted and penalized) and the final function
-/// of one fit aggregate over three-column rows (frequency, recency, T or number of periods).
-macro_rules! fit_aggregate {
-    ($sql:literal, $trans:ident, $trans_w:ident, $trans_wp:ident, $final:ident, $model:ident, $fit:path, $rows:ident, $kind:literal) => {
-        #[pg_extern(immutable, parallel_safe, name = $sql)]
-        fn $trans(state: Internal, a: Option<f64>, b: Option<f64>, c: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-            add_row(state, fcinfo, [a, b, c], None, None)
+/// The transition of every fit aggregate, a plain V1 C function: it runs once per customer row,
+/// and reading the float8 datums directly (no per-argument Option wrapping, no pgrx call
+/// machinery) is most of what separates the fit from a bare `sum()` over the table - see
+/// bench/README.md. `KEY` is the number of pattern columns (3 for the purchase models, 2 for
+/// Gamma-Gamma); then an optional weight and an optional penalizer (the SQL overload decides).
+unsafe fn fit_transition<const KEY: usize>(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe {
+        let args = (*fcinfo).args.as_slice((*fcinfo).nargs as usize);
+        let float = |i: usize| (!args[i].isnull).then(|| f64::from_bits(args[i].value.value() as u64));
+        let mut key = [Some(0.0); 3];
+        for (i, k) in key.iter_mut().enumerate().take(KEY) {
+            *k = float(1 + i);
         }
-
-        #[pg_extern(immutable, parallel_safe, name = $sql)]
-        fn $trans_w(state: Internal, a: Option<f64>, b: Option<f64>, c: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-            add_row(state, fcinfo, [a, b, c], Some(weight), None)
+        let weight = (args.len() > KEY + 1).then(|| float(KEY + 1));
+        let penalizer = (args.len() > KEY + 2).then(|| float(KEY + 2));
+        let state = add_row(Internal::from((!args[0].isnull).then_some(args[0].value)), fcinfo, key, weight, penalizer);
+        match state.unwrap() {
+            Some(d) => d,
+            None => {
+                (*fcinfo).isnull = true;
+                pg_sys::Datum::from(0)
+            }
         }
+    }
+}
 
-        #[pg_extern(immutable, parallel_safe, name = $sql)]
-        #[allow(clippy::too_many_arguments)]
-        fn $trans_wp(state: Internal, a: Option<f64>, b: Option<f64>, c: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-            add_row(state, fcinfo, [a, b, c], Some(weight), Some(penalizer))
-        }
+function_info_v1!(pg_finfo_clv_fit_trans3);
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn clv_fit_trans3(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe { fit_transition::<3>(fcinfo) }
+}
 
+function_info_v1!(pg_finfo_clv_fit_trans2);
+#[pg_guard]
+#[unsafe(no_mangle)]
+pub unsafe extern "C-unwind" fn clv_fit_trans2(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe { fit_transition::<2>(fcinfo) }
+}
+
+/// The final function of one fit aggregate over three-column rows (frequency, recency, T or
+/// number of periods).
+macro_rules! fit_final {
+    ($final:ident, $model:ident, $fit:path, $rows:ident, $kind:literal) => {
         /// NULL for no rows; an error with a hint when the optimizer does not converge.
         #[pg_extern(immutable, parallel_safe)]
         fn $final(state: Internal) -> Option<$model> {
@@ -177,37 +202,47 @@ macro_rules! fit_aggregate {
     };
 }
 
-fit_aggregate!("bgnbd_fit_trans", bgnbd_fit_trans, bgnbd_fit_trans_w, bgnbd_fit_trans_wp, bgnbd_fit_final, bgnbd_model, fit::fit_bgnbd, customer_rows, "bgnbd");
-fit_aggregate!("pareto_nbd_fit_trans", pareto_nbd_fit_trans, pareto_nbd_fit_trans_w, pareto_nbd_fit_trans_wp, pareto_nbd_fit_final, pareto_nbd_model, fit::fit_paretonbd, customer_rows, "pareto_nbd");
-fit_aggregate!("mbgnbd_fit_trans", mbgnbd_fit_trans, mbgnbd_fit_trans_w, mbgnbd_fit_trans_wp, mbgnbd_fit_final, mbgnbd_model, fit::fit_mbgnbd, customer_rows, "mbgnbd");
-fit_aggregate!("bgbb_fit_trans", bgbb_fit_trans, bgbb_fit_trans_w, bgbb_fit_trans_wp, bgbb_fit_final, bgbb_model, fit::fit_bgbb, customer_rows, "bgbb");
-
+fit_final!(bgnbd_fit_final, bgnbd_model, fit::fit_bgnbd, customer_rows, "bgnbd");
+fit_final!(pareto_nbd_fit_final, pareto_nbd_model, fit::fit_paretonbd, customer_rows, "pareto_nbd");
+fit_final!(mbgnbd_fit_final, mbgnbd_model, fit::fit_mbgnbd, customer_rows, "mbgnbd");
+fit_final!(bgbb_fit_final, bgbb_model, fit::fit_bgbb, customer_rows, "bgbb");
 // Gamma-Gamma rows have two columns; the third key is a constant so all fits share one state type.
-#[pg_extern(immutable, parallel_safe, name = "gamma_gamma_fit_trans")]
-fn gamma_gamma_fit_trans(state: Internal, frequency: Option<f64>, monetary_value: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, monetary_value, Some(0.0)], None, None)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "gamma_gamma_fit_trans")]
-fn gamma_gamma_fit_trans_w(state: Internal, frequency: Option<f64>, monetary_value: Option<f64>, weight: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, monetary_value, Some(0.0)], Some(weight), None)
-}
-
-#[pg_extern(immutable, parallel_safe, name = "gamma_gamma_fit_trans")]
-fn gamma_gamma_fit_trans_wp(state: Internal, frequency: Option<f64>, monetary_value: Option<f64>, weight: Option<f64>, penalizer: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    add_row(state, fcinfo, [frequency, monetary_value, Some(0.0)], Some(weight), Some(penalizer))
-}
-
-/// NULL for no rows; an error with a hint when the optimizer does not converge.
-#[pg_extern(immutable, parallel_safe)]
-fn gamma_gamma_fit_final(state: Internal) -> Option<gamma_gamma_model> {
-    let s = fit_state(&state)?;
-    let f = fit::fit_gamma_gamma(&spend_rows(s), &s.options()).or_raise();
-    Some(gamma_gamma_model(Arc::new(Stored::from_fit("gamma_gamma", f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
-}
+fit_final!(gamma_gamma_fit_final, gamma_gamma_model, fit::fit_gamma_gamma, spend_rows, "gamma_gamma");
 
 extension_sql!(
     r#"
+-- Transition functions: one C symbol per number of pattern columns (see fit_transition).
+CREATE FUNCTION bgnbd_fit_trans(internal, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION bgnbd_fit_trans(internal, double precision, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION bgnbd_fit_trans(internal, double precision, double precision, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION pareto_nbd_fit_trans(internal, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION pareto_nbd_fit_trans(internal, double precision, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION pareto_nbd_fit_trans(internal, double precision, double precision, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION mbgnbd_fit_trans(internal, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION mbgnbd_fit_trans(internal, double precision, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION mbgnbd_fit_trans(internal, double precision, double precision, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION bgbb_fit_trans(internal, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION bgbb_fit_trans(internal, double precision, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION bgbb_fit_trans(internal, double precision, double precision, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
+CREATE FUNCTION gamma_gamma_fit_trans(internal, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans2';
+CREATE FUNCTION gamma_gamma_fit_trans(internal, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans2';
+CREATE FUNCTION gamma_gamma_fit_trans(internal, double precision, double precision, double precision, double precision) RETURNS internal
+    LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans2';
+
 CREATE AGGREGATE bgnbd_fit(frequency double precision, recency double precision, tenure double precision) (
     sfunc = bgnbd_fit_trans,
     stype = internal,
@@ -359,5 +394,5 @@ CREATE AGGREGATE gamma_gamma_fit(frequency double precision, monetary_value doub
 );
 "#,
     name = "fit_aggregates",
-    requires = [bgnbd_fit_trans, bgnbd_fit_trans_w, bgnbd_fit_trans_wp, bgnbd_fit_final, pareto_nbd_fit_trans, pareto_nbd_fit_trans_w, pareto_nbd_fit_trans_wp, pareto_nbd_fit_final, mbgnbd_fit_trans, mbgnbd_fit_trans_w, mbgnbd_fit_trans_wp, mbgnbd_fit_final, bgbb_fit_trans, bgbb_fit_trans_w, bgbb_fit_trans_wp, bgbb_fit_final, gamma_gamma_fit_trans, gamma_gamma_fit_trans_w, gamma_gamma_fit_trans_wp, gamma_gamma_fit_final, clv_fit_combine, clv_fit_serialize, clv_fit_deserialize]
+    requires = [bgnbd_fit_final, pareto_nbd_fit_final, mbgnbd_fit_final, bgbb_fit_final, gamma_gamma_fit_final, clv_fit_combine, clv_fit_serialize, clv_fit_deserialize]
 );

@@ -51,52 +51,115 @@ pub fn customer_lifetime_value_with_spend<M: PurchaseModel + ?Sized>(
     monthly_discount_rate: f64,
     periods_per_month: f64,
 ) -> Result<f64> {
+    check_spend(expected_spend)?;
+    let plan = Horizon::new(months, monthly_discount_rate, periods_per_month)?;
+    Ok(expected_spend * plan.discounted_purchases(m, x, tx, big_t)?)
+}
+
+fn check_spend(expected_spend: f64) -> Result<()> {
     finite("expected spend", expected_spend)?;
-    finite("discount rate", monthly_discount_rate)?;
-    finite("periods per month", periods_per_month)?;
     if expected_spend < 0.0 {
         return Err(ClvError::InvalidParameter(format!(
             "expected spend must be >= 0, got {expected_spend}"
         )));
     }
-    if monthly_discount_rate <= -1.0 {
-        return Err(ClvError::InvalidParameter(format!(
-            "monthly discount rate must be > -1 (e.g. 0.01 for 1%), got {monthly_discount_rate}"
-        )));
-    }
-    if periods_per_month <= 0.0 {
-        return Err(ClvError::InvalidParameter(format!(
-            "periods per month must be > 0 (30 for days, 4.345 for weeks, 1 for months), got {periods_per_month}"
-        )));
-    }
-    if months > MAX_MONTHS {
-        return Err(ClvError::InvalidParameter(format!(
-            "months must be at most {MAX_MONTHS}, got {months}"
-        )));
-    }
-    // Cumulative expectations at k * periods_per_month, a chunk of months at a time so the
-    // buffers live on the stack; the model shares its per-customer terms within a chunk.
-    const CHUNK: usize = 32;
-    let mut horizons = [0.0f64; CHUNK];
-    let mut cum = [0.0f64; CHUNK];
-    let discount = 1.0 + monthly_discount_rate;
-    let mut total = 0.0;
-    let mut prev = 0.0;
-    let mut k0 = 1u32;
-    while k0 <= months {
-        let len = ((months - k0 + 1) as usize).min(CHUNK);
-        for (i, h) in horizons[..len].iter_mut().enumerate() {
-            *h = (k0 as usize + i) as f64 * periods_per_month;
+    Ok(())
+}
+
+/// The CLV horizon: `months` monthly steps of `periods_per_month` model periods, discounted by
+/// `(1 + monthly_discount_rate)^k`. CLV = expected spend * [`Horizon::discounted_purchases`],
+/// and for models that split their expectation (see
+/// [`PurchaseModel::expected_purchases_if_alive_many`]) = expected spend * P(alive) *
+/// [`Horizon::discounted_purchases_if_alive`], whose value depends on (x, T) only - which is what
+/// lets scoring a million customers share it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Horizon {
+    pub months: u32,
+    pub monthly_discount_rate: f64,
+    pub periods_per_month: f64,
+}
+
+impl Horizon {
+    pub fn new(months: u32, monthly_discount_rate: f64, periods_per_month: f64) -> Result<Self> {
+        finite("discount rate", monthly_discount_rate)?;
+        finite("periods per month", periods_per_month)?;
+        if monthly_discount_rate <= -1.0 {
+            return Err(ClvError::InvalidParameter(format!(
+                "monthly discount rate must be > -1 (e.g. 0.01 for 1%), got {monthly_discount_rate}"
+            )));
         }
-        m.conditional_expected_purchases_many(x, tx, big_t, &horizons[..len], &mut cum[..len])?;
-        for (i, &c) in cum[..len].iter().enumerate() {
-            let k = k0 as i32 + i as i32;
-            total += expected_spend * (c - prev) / discount.powi(k);
-            prev = c;
+        if periods_per_month <= 0.0 {
+            return Err(ClvError::InvalidParameter(format!(
+                "periods per month must be > 0 (30 for days, 4.345 for weeks, 1 for months), got {periods_per_month}"
+            )));
         }
-        k0 += len as u32;
+        if months > MAX_MONTHS {
+            return Err(ClvError::InvalidParameter(format!(
+                "months must be at most {MAX_MONTHS}, got {months}"
+            )));
+        }
+        Ok(Horizon {
+            months,
+            monthly_discount_rate,
+            periods_per_month,
+        })
     }
-    Ok(total)
+
+    /// sum over k = 1..months of (E[X(k f)] - E[X((k-1) f)]) / (1 + rate)^k, with E the
+    /// customer's conditional expected purchases (lifetimes' CLV per unit of spend).
+    pub fn discounted_purchases<M: PurchaseModel + ?Sized>(
+        &self,
+        m: &M,
+        x: f64,
+        tx: f64,
+        big_t: f64,
+    ) -> Result<f64> {
+        self.discount(|h, out| m.conditional_expected_purchases_many(x, tx, big_t, h, out))
+    }
+
+    /// The same sum for E[X | alive at T] (`None` if the model does not split its expectation);
+    /// times `m.p_alive(x, tx, T)` it is [`Horizon::discounted_purchases`].
+    pub fn discounted_purchases_if_alive<M: PurchaseModel + ?Sized>(
+        &self,
+        m: &M,
+        x: f64,
+        big_t: f64,
+    ) -> Option<Result<f64>> {
+        // Probe with an empty horizon list: validation only, and tells whether the model splits.
+        if let Err(e) = m.expected_purchases_if_alive_many(x, big_t, &[], &mut [])? {
+            return Some(Err(e));
+        }
+        Some(self.discount(|h, out| {
+            m.expected_purchases_if_alive_many(x, big_t, h, out)
+                .expect("the model splits its expectation")
+        }))
+    }
+
+    /// Cumulative expectations at k * periods_per_month, a chunk of months at a time so the
+    /// buffers live on the stack; the model shares its per-customer terms within a chunk.
+    fn discount(&self, mut cumulative: impl FnMut(&[f64], &mut [f64]) -> Result<()>) -> Result<f64> {
+        const CHUNK: usize = 32;
+        let mut horizons = [0.0f64; CHUNK];
+        let mut cum = [0.0f64; CHUNK];
+        let discount = 1.0 + self.monthly_discount_rate;
+        let mut total = 0.0;
+        let mut prev = 0.0;
+        let mut k0 = 1u32;
+        while k0 <= self.months {
+            let len = ((self.months - k0 + 1) as usize).min(CHUNK);
+            for (i, h) in horizons[..len].iter_mut().enumerate() {
+                *h = (k0 as usize + i) as f64 * self.periods_per_month;
+            }
+            cumulative(&horizons[..len], &mut cum[..len])?;
+            for (i, &c) in cum[..len].iter().enumerate() {
+                let k = k0 as i32 + i as i32;
+                total += (c - prev) / discount.powi(k);
+                prev = c;
+            }
+            k0 += len as u32;
+        }
+        Ok(total)
+    }
 }
 
 #[cfg(test)]
@@ -195,6 +258,43 @@ mod tests {
             customer_lifetime_value_with_spend(&bb, 20.0, 3.0, 5.0, 6.0, 40, 0.02, 1.0).unwrap(),
             naive(&bb, 20.0, 3.0, 5.0, 6.0, 40, 0.02, 1.0),
         );
+    }
+
+    #[test]
+    fn split_models_factor_through_p_alive() {
+        let mb = MbgNbdParams {
+            r: 0.525,
+            alpha: 6.183,
+            a: 0.891,
+            b: 1.614,
+        };
+        let pn = ParetoNbdParams {
+            r: 0.553,
+            alpha: 10.578,
+            s: 0.606,
+            beta: 11.669,
+        };
+        let plan = Horizon::new(40, 0.02, 4.345).unwrap();
+        let models: [&dyn PurchaseModel; 3] = [&BG, &mb, &pn];
+        for m in models {
+            for &(x, tx, tt) in &[(0.0, 0.0, 38.86), (2.0, 30.43, 38.86), (1.0, 1.71, 38.86), (25.0, 70.0, 71.0)] {
+                let direct = plan.discounted_purchases(m, x, tx, tt).unwrap();
+                let split = m.p_alive(x, tx, tt).unwrap()
+                    * plan.discounted_purchases_if_alive(m, x, tt).unwrap().unwrap();
+                assert!((direct - split).abs() <= 1e-13 * direct, "{direct} vs {split}");
+            }
+            assert!(matches!(
+                plan.discounted_purchases_if_alive(m, 1.5, 38.86),
+                Some(Err(ClvError::InvalidParameter(_)))
+            ));
+        }
+        let bb = BgBbParams {
+            alpha: 1.204,
+            beta: 0.750,
+            gamma: 0.657,
+            delta: 2.783,
+        };
+        assert!(plan.discounted_purchases_if_alive(&bb, 3.0, 6.0).is_none(), "BG/BB does not split");
     }
 
     #[test]

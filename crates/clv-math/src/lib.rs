@@ -13,6 +13,7 @@ pub mod optimize;
 
 // Predictions given parameters, CLV, simulation.
 pub mod clv;
+pub mod fast_hash;
 pub mod predict;
 pub mod simulate;
 pub mod special;

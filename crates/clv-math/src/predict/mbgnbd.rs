@@ -139,6 +139,21 @@ impl PurchaseModel for MbgNbdParams {
         }
         Ok(())
     }
+
+    fn expected_purchases_if_alive_many(
+        &self,
+        x: f64,
+        big_t: f64,
+        horizons: &[f64],
+        out: &mut [f64],
+    ) -> Option<Result<()>> {
+        let checked = self.validate().and_then(|_| super::check_if_alive_inputs(x, big_t, horizons));
+        Some(checked.map(|_| {
+            for (o, &t) in out.iter_mut().zip(horizons) {
+                *o = self.numerator(t, x, big_t);
+            }
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -69,6 +69,30 @@ pub trait PurchaseModel {
         }
         Ok(())
     }
+
+    /// E[purchases in (T, T + t] | alive at T] at each horizon: the conditional expectation is
+    /// `p_alive(x, tx, T)` times this, and this depends on (x, T) only - given that the customer is
+    /// alive, recency carries no further information. CLV over many customers shares it between
+    /// customers of the same frequency and age (a million customers summarised in days have a few
+    /// thousand such pairs). `None` for a model whose expectation is not written in this form.
+    fn expected_purchases_if_alive_many(
+        &self,
+        _x: f64,
+        _big_t: f64,
+        _horizons: &[f64],
+        _out: &mut [f64],
+    ) -> Option<Result<()>> {
+        None
+    }
+}
+
+/// Validation for [`PurchaseModel::expected_purchases_if_alive_many`]: frequency, age, horizons.
+pub(crate) fn check_if_alive_inputs(x: f64, big_t: f64, horizons: &[f64]) -> Result<()> {
+    check_history(x, 0.0, big_t)?;
+    for &t in horizons {
+        check_horizon("t", t)?;
+    }
+    Ok(())
 }
 
 fn invalid(msg: String) -> ClvError {
