@@ -15,13 +15,12 @@ use crate::window::function_info_v1;
 use clv_math::fit::{self, CustomerRow, FitOptions, SpendRow};
 use pgrx::prelude::*;
 use pgrx::{Internal, PgSqlErrorCode};
-use clv_math::fast_hash::FxBuild;
-use std::collections::HashMap;
+use clv_math::fit::patterns::PatternCounts;
 use std::sync::Arc;
 
 #[derive(Default, Clone)]
 pub struct FitState {
-    rows: HashMap<[u64; 3], f64, FxBuild>,
+    rows: PatternCounts,
     penalizer: Option<f64>,
 }
 
@@ -41,13 +40,11 @@ impl FitState {
         }
         // -0.0 and 0.0 are the same customer pattern.
         let bits = key.map(|v| (v + 0.0).to_bits());
-        *self.rows.entry(bits).or_insert(0.0) += weight;
+        self.rows.add(bits, weight);
     }
 
-    fn merge(&mut self, other: &FitState) {
-        for (k, w) in &other.rows {
-            *self.rows.entry(*k).or_insert(0.0) += w;
-        }
+    fn merge(&mut self, other: &mut FitState) {
+        self.rows.merge(&mut other.rows);
         if let Some(p) = other.penalizer {
             if matches!(self.penalizer, Some(q) if q != p) {
                 raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "the penalizer must be the same for every row");
@@ -57,8 +54,8 @@ impl FitState {
     }
 
     /// Rows in key order, so the optimizer sees the same sums whatever the arrival order.
-    fn sorted(&self) -> Vec<([f64; 3], f64)> {
-        let mut v: Vec<([u64; 3], f64)> = self.rows.iter().map(|(k, w)| (*k, *w)).collect();
+    fn sorted(&mut self) -> Vec<([f64; 3], f64)> {
+        let mut v: Vec<([u64; 3], f64)> = self.rows.entries().collect();
         v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         v.into_iter().map(|(k, w)| (k.map(f64::from_bits), w)).collect()
     }
@@ -68,13 +65,14 @@ impl FitState {
     }
 
     // Layout: version u8, has_penalizer u8, penalizer f64, n u64, n x (3 x u64 key, f64 weight).
-    fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(18 + self.rows.len() * 32);
+    fn encode(&mut self) -> Vec<u8> {
+        let n = self.rows.len();
+        let mut out = Vec::with_capacity(18 + n * 32);
         out.push(1u8);
         out.push(self.penalizer.is_some() as u8);
         out.extend_from_slice(&self.penalizer.unwrap_or(0.0).to_le_bytes());
-        out.extend_from_slice(&(self.rows.len() as u64).to_le_bytes());
-        for (k, w) in &self.rows {
+        out.extend_from_slice(&(n as u64).to_le_bytes());
+        for (k, w) in self.rows.entries() {
             for b in k {
                 out.extend_from_slice(&b.to_le_bytes());
             }
@@ -94,10 +92,15 @@ impl FitState {
             corrupt();
         }
         let penalizer = (b[1] == 1).then(|| f64::from_bits(u(2)));
-        let rows = (0..n).map(|i| {
+        let mut rows = PatternCounts::default();
+        for i in 0..n {
             let o = 18 + i * 32;
-            ([u(o), u(o + 8), u(o + 16)], f64::from_bits(u(o + 24)))
-        }).collect();
+            let w = f64::from_bits(u(o + 24));
+            if !(w.is_finite() && w > 0.0) {
+                corrupt();
+            }
+            rows.add([u(o), u(o + 8), u(o + 16)], w);
+        }
         FitState { rows, penalizer }
     }
 }
@@ -110,6 +113,10 @@ fn fit_state(state: &Internal) -> Option<&FitState> {
     unsafe { state.get::<FitState>() }
 }
 
+fn fit_state_mut(state: &mut Internal) -> Option<&mut FitState> {
+    unsafe { state.get_mut::<FitState>() }
+}
+
 fn add_row(mut state: Internal, fcinfo: pg_sys::FunctionCallInfo, key: [Option<f64>; 3], weight: Option<Option<f64>>, penalizer: Option<Option<f64>>) -> Internal {
     // Rows with a NULL input (e.g. customers without a summary) are skipped.
     let ([Some(a), Some(b), Some(c)], Some(w)) = (key, weight.unwrap_or(Some(1.0))) else { return state };
@@ -119,8 +126,8 @@ fn add_row(mut state: Internal, fcinfo: pg_sys::FunctionCallInfo, key: [Option<f
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn clv_fit_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    match (fit_state(&a).is_some(), fit_state(&b)) {
+fn clv_fit_combine(mut a: Internal, mut b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    match (fit_state(&a).is_some(), fit_state_mut(&mut b)) {
         (_, None) => a,
         (false, Some(b)) => new_state(fcinfo, b.clone()),
         (true, Some(b)) => {
@@ -131,8 +138,8 @@ fn clv_fit_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCallInf
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn clv_fit_serialize(state: Internal) -> Vec<u8> {
-    fit_state(&state).map(FitState::encode).unwrap_or_default()
+fn clv_fit_serialize(mut state: Internal) -> Vec<u8> {
+    fit_state_mut(&mut state).map(FitState::encode).unwrap_or_default()
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
@@ -140,11 +147,11 @@ fn clv_fit_deserialize(bytes: &[u8], _unused: Internal, fcinfo: pg_sys::Function
     new_state(fcinfo, FitState::decode(bytes))
 }
 
-fn customer_rows(s: &FitState) -> Vec<CustomerRow> {
+fn customer_rows(s: &mut FitState) -> Vec<CustomerRow> {
     s.sorted().into_iter().map(|([x, tx, t], w)| CustomerRow { x, tx, t, w }).collect()
 }
 
-fn spend_rows(s: &FitState) -> Vec<SpendRow> {
+fn spend_rows(s: &mut FitState) -> Vec<SpendRow> {
     s.sorted().into_iter().map(|([x, m, _], w)| SpendRow { x, m, w }).collect()
 }
 
@@ -194,8 +201,8 @@ macro_rules! fit_final {
     ($final:ident, $model:ident, $fit:path, $rows:ident, $kind:literal) => {
         /// NULL for no rows; an error with a hint when the optimizer does not converge.
         #[pg_extern(immutable, parallel_safe)]
-        fn $final(state: Internal) -> Option<$model> {
-            let s = fit_state(&state)?;
+        fn $final(mut state: Internal) -> Option<$model> {
+            let s = fit_state_mut(&mut state)?;
             let f = $fit(&$rows(s), &s.options()).or_raise();
             Some($model(Arc::new(Stored::from_fit($kind, f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
         }

@@ -31,6 +31,7 @@
 pub mod bgbb;
 pub mod bgnbd;
 pub mod gamma_gamma;
+pub mod patterns;
 pub mod mbgnbd;
 pub mod paretonbd;
 
@@ -41,7 +42,9 @@ pub use mbgnbd::fit_mbgnbd;
 pub use paretonbd::fit_paretonbd;
 
 use crate::error::{ClvError, Result};
+use crate::fast_hash::FxBuild;
 use crate::optimize::{bfgs_from, hessian_fd, invert_spd, Minimum};
+use std::collections::HashMap;
 use crate::params::ModelParams;
 
 /// One distinct customer pattern; w = number of identical customers (weight, > 0).
@@ -518,17 +521,16 @@ pub(crate) fn require_fittable(rows: &[CustomerRow], max_t: f64, model: &str) ->
     Ok(())
 }
 
-/// Distinct values of the (integer) frequency with their summed weights, ascending.
+/// Distinct values of the (integer) frequency with their summed weights, ascending. Few distinct
+/// values among many rows: summed in a hash map, then only the distinct values are sorted. The
+/// weights of a value are summed in row order, so the result does not depend on the hasher.
 pub(crate) fn frequency_groups(xw: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
-    let mut v: Vec<(f64, f64)> = xw.collect();
-    v.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut out: Vec<(f64, f64)> = Vec::new();
-    for (x, w) in v {
-        match out.last_mut() {
-            Some(last) if last.0 == x => last.1 += w,
-            _ => out.push((x, w)),
-        }
+    let mut sums: HashMap<u64, f64, FxBuild> = HashMap::default();
+    for (x, w) in xw {
+        *sums.entry((x + 0.0).to_bits()).or_insert(0.0) += w;
     }
+    let mut out: Vec<(f64, f64)> = sums.into_iter().map(|(x, w)| (f64::from_bits(x), w)).collect();
+    out.sort_by(|a, b| a.0.total_cmp(&b.0));
     out
 }
 
@@ -562,14 +564,30 @@ pub(crate) struct Distinct {
 }
 
 impl Distinct {
-    pub(crate) fn new(column: impl Iterator<Item = f64> + Clone) -> Self {
-        let mut values: Vec<f64> = column.clone().collect();
-        values.sort_unstable_by(|a, b| a.total_cmp(b));
-        values.dedup();
-        let index = column
-            .map(|v| values.partition_point(|u| *u < v) as u32)
+    pub(crate) fn new(column: impl Iterator<Item = f64>) -> Self {
+        // First-seen ids through a hash map (the distinct values are few and stay in cache), then
+        // the ids renumbered in value order.
+        let mut ids: HashMap<u64, u32, FxBuild> = HashMap::default();
+        let mut first_seen: Vec<f64> = Vec::new();
+        let raw: Vec<u32> = column
+            .map(|v| {
+                let v = v + 0.0;
+                *ids.entry(v.to_bits()).or_insert_with(|| {
+                    first_seen.push(v);
+                    (first_seen.len() - 1) as u32
+                })
+            })
             .collect();
-        Distinct { values, index }
+        let mut order: Vec<u32> = (0..first_seen.len() as u32).collect();
+        order.sort_unstable_by(|a, b| first_seen[*a as usize].total_cmp(&first_seen[*b as usize]));
+        let mut rank = vec![0u32; order.len()];
+        for (r, &id) in order.iter().enumerate() {
+            rank[id as usize] = r as u32;
+        }
+        Distinct {
+            values: order.iter().map(|&id| first_seen[id as usize]).collect(),
+            index: raw.into_iter().map(|id| rank[id as usize]).collect(),
+        }
     }
 }
 

@@ -1,0 +1,180 @@
+//! Counts of distinct customer patterns (three f64 columns, as bit patterns) with summed weights:
+//! the sufficient statistics a fit aggregate keeps, so its memory grows with distinct rows, not
+//! with customers.
+//!
+//! Why not a `HashMap`: a million customers summarised in days have ~150k distinct patterns, a
+//! table of several MB, and every row lands on a random slot of it - the aggregate then runs at
+//! the speed of cache misses, one after another. Here rows are buffered and inserted a batch at a
+//! time: the slots of the whole batch are prefetched first, so the misses overlap instead of
+//! queueing. Open addressing with linear probing, load factor at most 1/2; weights are > 0, so a
+//! weight of 0 marks an empty slot.
+
+use crate::fast_hash::FxHasher;
+use std::hash::Hasher;
+
+pub type Key = [u64; 3];
+
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    key: Key,
+    w: f64,
+}
+
+/// Rows buffered before a batch insert: enough to keep many misses in flight, small enough to
+/// stay in L1.
+const BATCH: usize = 64;
+
+#[derive(Clone, Default)]
+pub struct PatternCounts {
+    slots: Vec<Slot>,
+    len: usize,
+    pending: Vec<(Key, f64)>,
+}
+
+fn hash(k: &Key) -> u64 {
+    let mut h = FxHasher::default();
+    for v in k {
+        h.write_u64(*v);
+    }
+    h.finish()
+}
+
+#[inline]
+fn prefetch(p: *const Slot) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: prefetching is a hint; it never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch(p as *const i8, std::arch::x86_64::_MM_HINT_T0);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}
+
+impl PatternCounts {
+    /// Adds `w` (> 0, finite: the caller validates) to the pattern's weight.
+    #[inline]
+    pub fn add(&mut self, key: Key, w: f64) {
+        self.pending.push((key, w));
+        if self.pending.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    /// Number of distinct patterns.
+    pub fn len(&mut self) -> usize {
+        self.flush();
+        self.len
+    }
+
+    pub fn is_empty(&mut self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every (pattern, summed weight), in table order.
+    pub fn entries(&mut self) -> impl Iterator<Item = (Key, f64)> + '_ {
+        self.flush();
+        self.slots.iter().filter(|s| s.w != 0.0).map(|s| (s.key, s.w))
+    }
+
+    /// Adds every pattern of `other`.
+    pub fn merge(&mut self, other: &mut PatternCounts) {
+        other.flush();
+        for s in other.slots.iter().filter(|s| s.w != 0.0) {
+            self.add(s.key, s.w);
+        }
+        self.flush();
+    }
+
+    fn flush(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        self.reserve(self.pending.len());
+        let mask = self.slots.len() - 1;
+        let mut hashes = [0usize; BATCH];
+        let pending = std::mem::take(&mut self.pending);
+        for chunk in pending.chunks(BATCH) {
+            for (h, (k, _)) in hashes.iter_mut().zip(chunk) {
+                *h = hash(k) as usize & mask;
+                prefetch(&self.slots[*h]);
+            }
+            for (&h, &(k, w)) in hashes.iter().zip(chunk) {
+                self.insert_at(h, k, w);
+            }
+        }
+        self.pending = pending;
+        self.pending.clear();
+    }
+
+    #[inline]
+    fn insert_at(&mut self, mut i: usize, k: Key, w: f64) {
+        let mask = self.slots.len() - 1;
+        loop {
+            let s = &mut self.slots[i];
+            if s.w == 0.0 {
+                *s = Slot { key: k, w };
+                self.len += 1;
+                return;
+            }
+            if s.key == k {
+                s.w += w;
+                return;
+            }
+            i = (i + 1) & mask;
+        }
+    }
+
+    /// Room for `extra` more patterns at a load factor of at most 1/2.
+    fn reserve(&mut self, extra: usize) {
+        let need = (self.len + extra) * 2;
+        if need <= self.slots.len() {
+            return;
+        }
+        let cap = need.next_power_of_two().max(64);
+        let old = std::mem::replace(&mut self.slots, vec![Slot::default(); cap]);
+        self.len = 0;
+        let mask = cap - 1;
+        for s in old.into_iter().filter(|s| s.w != 0.0) {
+            self.insert_at(hash(&s.key) as usize & mask, s.key, s.w);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    #[test]
+    fn same_counts_as_a_hash_map() {
+        let mut p = PatternCounts::default();
+        let mut m: HashMap<Key, f64> = HashMap::new();
+        // Many repeats of few patterns, then many distinct ones: crosses growth and batches.
+        for i in 0..200_000u64 {
+            let k = if i % 2 == 0 { [i % 37, 0, (i % 11) << 52] } else { [i, i / 3, 7] };
+            let w = 1.0 + (i % 4) as f64;
+            p.add(k, w);
+            *m.entry(k).or_insert(0.0) += w;
+        }
+        assert_eq!(p.len(), m.len());
+        let mut got: Vec<(Key, f64)> = p.entries().collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut want: Vec<(Key, f64)> = m.into_iter().collect();
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn merge_adds_weights() {
+        let mut a = PatternCounts::default();
+        let mut b = PatternCounts::default();
+        a.add([1, 2, 3], 1.0);
+        b.add([1, 2, 3], 2.5);
+        b.add([4, 5, 6], 1.0);
+        a.merge(&mut b);
+        let mut e: Vec<(Key, f64)> = a.entries().collect();
+        e.sort_by(|x, y| x.0.cmp(&y.0));
+        assert_eq!(e, vec![([1, 2, 3], 3.5), ([4, 5, 6], 1.0)]);
+        assert!(PatternCounts::default().is_empty());
+    }
+}
