@@ -5,7 +5,7 @@
 #   CUSTOMERS=100000 bench/models_bench.sh
 source "$(dirname "$0")/../scripts/lib.sh"
 CUSTOMERS=${CUSTOMERS:-1000000}
-REPEAT=${REPEAT:-3}
+REPEAT=${REPEAT:-5}
 ensure_setup
 [ -n "${SKIP_INSTALL:-}" ] || install_extension
 log "Python lifetimes 0.11.3 venv"
@@ -28,20 +28,16 @@ ANALYZE bench_rfm;
 \copy (SELECT customer_id, frequency, recency, tenure AS "T", monetary_value FROM bench_rfm ORDER BY customer_id) TO '$OUT/summary.csv' CSV HEADER
 SQL
 
-time_sql() { # $1 = workers, $2 = sql: best of REPEAT, seconds
-    local best=999999 t0 t1 el
-    for _ in $(seq "$REPEAT"); do
-        t0=$(date +%s.%N)
-        psql_q -c "SET max_parallel_workers_per_gather = $1" -c "$2" >/dev/null
-        t1=$(date +%s.%N)
-        el=$(echo "$t1 - $t0" | bc -l); best=$(echo "if ($el < $best) $el else $best" | bc -l)
-    done
-    printf '%.3f' "$best"
+time_sql() { # $1 = workers, $2 = sql: best of REPEAT, seconds (server time, fresh backend each run)
+    best_server_time "$REPEAT" "$1" "$2"
 }
 
 psql_q -c "DROP TABLE IF EXISTS bench_models" \
        -c "CREATE TABLE bench_models AS SELECT bgnbd_fit(frequency, recency, tenure) AS b, gamma_gamma_fit(frequency, monetary_value) AS g FROM bench_rfm"
 log "timing SQL (best of $REPEAT)"
+# The floor: reading the same columns of every row and nothing else.
+READ3=$(time_sql 0 "SELECT count(*), sum(frequency), sum(recency), sum(tenure) FROM bench_rfm")
+READ2=$(time_sql 0 "SELECT count(*), sum(frequency), sum(monetary_value) FROM bench_rfm")
 FIT0=$(time_sql 0 "SELECT bgnbd_fit(frequency, recency, tenure) FROM bench_rfm")
 FIT2=$(time_sql 2 "SELECT bgnbd_fit(frequency, recency, tenure) FROM bench_rfm")
 GG0=$(time_sql 0 "SELECT gamma_gamma_fit(frequency, monetary_value) FROM bench_rfm")
@@ -52,14 +48,18 @@ SQL_PARAMS=$(psql_q -Atc "SELECT (b::jsonb->'params') || (g::jsonb->'params') FR
 DISTINCT=$(psql_q -Atc "SELECT b::jsonb->'fit'->>'n_distinct_rows' FROM bench_models")
 
 log "timing Python lifetimes 0.11.3 on the same rows"
-LT=$("$PY" "$ROOT/bench/lifetimes/bench.py" "$OUT/summary.csv" --repeat 1 | tail -n 1)
+LT=$("$PY" "$ROOT/bench/lifetimes/bench.py" "$OUT/summary.csv" --repeat "${LT_REPEAT:-3}" | tail -n 1)
 j() { echo "$LT" | "$PY" -c "import json,sys; d=json.load(sys.stdin); print(d$1)"; }
 LT_FIT=$(j "['bgnbd_fit_s']"); LT_FITC=$(j "['bgnbd_fit_compressed_s']"); LT_GG=$(j "['gg_fit_s']")
 LT_GGC=$(j "['gg_fit_compressed_s']"); LT_CLV=$(j "['clv_s']"); LT_SUM=$(j "['clv_sum']")
 r() { echo "scale=1; $1 / $2" | bc -l; }
+LT_FIT=$(printf '%.3f' "$LT_FIT"); LT_FITC=$(printf '%.3f' "$LT_FITC"); LT_GG=$(printf '%.3f' "$LT_GG")
+LT_GGC=$(printf '%.3f' "$LT_GGC"); LT_CLV=$(printf '%.3f' "$LT_CLV")
 
 printf '\n%s customers, %s distinct (frequency, recency, T) rows\n' "$CUSTOMERS" "$DISTINCT"
 printf '%-34s %12s %12s %12s %22s\n' "task" "clv_ext s" "2 workers s" "lifetimes s" "lifetimes / clv_ext"
+printf '%-34s %12s %12s %12s %22s\n' "floor: read f, r, T (count/sum)" "$READ3" "-" "-" "-"
+printf '%-34s %12s %12s %12s %22s\n' "floor: read f, m (count/sum)" "$READ2" "-" "-" "-"
 printf '%-34s %12s %12s %12s %22s\n' "BG/NBD fit vs uncompressed" "$FIT0" "$FIT2" "$LT_FIT" "$(r "$LT_FIT" "$FIT0")x"
 printf '%-34s %12s %12s %12s %22s\n' "BG/NBD fit vs compressed (weights)" "$FIT0" "$FIT2" "$LT_FITC" "$(r "$LT_FITC" "$FIT0")x"
 printf '%-34s %12s %12s %12s %22s\n' "Gamma-Gamma fit vs uncompressed" "$GG0" "-" "$LT_GG" "$(r "$LT_GG" "$GG0")x"

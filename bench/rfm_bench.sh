@@ -52,16 +52,8 @@ Q[native]="SELECT sum(frequency + recency + t + monetary) IS NOT NULL FROM (
               FROM bench_tx WHERE ts::date <= date '2024-12-31' GROUP BY customer_id, ts::date) per_day) ranked
   GROUP BY customer_id) q"
 
-time_query() { # $1 = workers, $2 = sql; prints the best of REPEAT runs in seconds
-    local best=999999 t0 t1 el
-    for _ in $(seq "$REPEAT"); do
-        t0=$(date +%s.%N)
-        psql_q -c "SET work_mem = '1GB'" -c "SET max_parallel_workers_per_gather = $1" -c "$2" >/dev/null
-        t1=$(date +%s.%N)
-        el=$(echo "$t1 - $t0" | bc -l)
-        best=$(echo "if ($el < $best) $el else $best" | bc -l)
-    done
-    printf '%.3f' "$best"
+time_query() { # $1 = workers, $2 = sql; prints the best of REPEAT runs in seconds (server time)
+    best_server_time "$REPEAT" "$1" "$2" "SET work_mem = '1GB'"
 }
 
 KEYS="floor rfm rfm_numeric rfm_fields native"

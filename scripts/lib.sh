@@ -89,3 +89,20 @@ connect_or_start() {
 }
 
 psql_q() { psql -X -v ON_ERROR_STOP=1 -q "$@"; }
+
+# Best of $1 runs of query $3 with $2 parallel workers per gather, in seconds, as the server's
+# execution time (psql's \timing): each run in a fresh backend (no state left by an earlier run,
+# e.g. clv()'s memo) with clv_ext already loaded, so connecting and loading the library - paid
+# once per session, not per query - are not counted. Further SET commands may follow as $4...
+best_server_time() {
+    local repeat=$1 workers=$2 sql=$3 best=999999 ms
+    shift 3
+    local sets=()
+    for s in "$@"; do sets+=(-c "$s"); done
+    for _ in $(seq "$repeat"); do
+        ms=$(psql_q -c "LOAD 'clv_ext'" -c "SET max_parallel_workers_per_gather = $workers" "${sets[@]}" \
+                    -c '\timing on' -c "$sql" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1)
+        best=$(echo "if ($ms / 1000 < $best) $ms / 1000 else $best" | bc -l)
+    done
+    printf '%.3f' "$best"
+}
