@@ -93,11 +93,16 @@ psql_q() { psql -X -v ON_ERROR_STOP=1 -q "$@"; }
 # Best of $1 runs of query $3 with $2 parallel workers per gather, in seconds, as the server's
 # execution time (psql's \timing): each run in a fresh backend (no state left by an earlier run,
 # e.g. clv()'s memo) with clv_ext already loaded, so connecting and loading the library - paid
-# once per session, not per query - are not counted. Further SET commands may follow as $4...
+# once per session, not per query - are not counted. With workers > 0 the parallel plan is forced
+# (parallel_setup_cost = parallel_tuple_cost = 0): for a GROUP BY over a million customers the
+# planner would otherwise keep the serial plan. Further SET commands may follow as $4...
 best_server_time() {
     local repeat=$1 workers=$2 sql=$3 best=999999 ms
     shift 3
     local sets=()
+    if [ "$workers" -gt 0 ]; then
+        sets+=(-c "SET parallel_setup_cost = 0" -c "SET parallel_tuple_cost = 0")
+    fi
     for s in "$@"; do sets+=(-c "$s"); done
     for _ in $(seq "$repeat"); do
         ms=$(psql_q -c "LOAD 'clv_ext'" -c "SET max_parallel_workers_per_gather = $workers" "${sets[@]}" \

@@ -54,10 +54,10 @@ impl FitState {
     }
 
     /// Rows in key order, so the optimizer sees the same sums whatever the arrival order.
-    fn sorted(&mut self) -> Vec<([f64; 3], f64)> {
+    fn sorted<R>(&mut self, row: impl Fn([f64; 3], f64) -> R) -> Vec<R> {
         let mut v: Vec<([u64; 3], f64)> = self.rows.entries().collect();
         v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        v.into_iter().map(|(k, w)| (k.map(f64::from_bits), w)).collect()
+        v.into_iter().map(|(k, w)| row(k.map(f64::from_bits), w)).collect()
     }
 
     fn options(&self) -> FitOptions {
@@ -148,11 +148,11 @@ fn clv_fit_deserialize(bytes: &[u8], _unused: Internal, fcinfo: pg_sys::Function
 }
 
 fn customer_rows(s: &mut FitState) -> Vec<CustomerRow> {
-    s.sorted().into_iter().map(|([x, tx, t], w)| CustomerRow { x, tx, t, w }).collect()
+    s.sorted(|[x, tx, t], w| CustomerRow { x, tx, t, w })
 }
 
 fn spend_rows(s: &mut FitState) -> Vec<SpendRow> {
-    s.sorted().into_iter().map(|([x, m, _], w)| SpendRow { x, m, w }).collect()
+    s.sorted(|[x, m, _], w| SpendRow { x, m, w })
 }
 
 /// The transition of every fit aggregate, a plain V1 C function: it runs once per customer row,

@@ -16,7 +16,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::params::{BgNbdParams, ModelParams};
-use crate::special::{digamma, ln_gamma};
+use crate::special::{digamma, ln_gamma, trigamma};
 
 const MODEL: &str = "BG/NBD";
 
@@ -71,6 +71,83 @@ impl Objective for BgNbd {
 
     fn total_weight(&self) -> f64 {
         self.total_w
+    }
+
+    /// The closed form: per frequency group trigamma terms; per row, for ll = lse(A3, A4) with
+    /// weights p3 + p4 = 1, H = p3 H3 + p4 H4 + p3 p4 (g3 - g4)(g3 - g4)'. In natural parameters
+    /// (r, alpha, a, b) first, then H_y = D H D + diag(theta * grad) with D = diag(theta).
+    fn ll_hessian(&self, y: &[f64], check: fn()) -> Option<Vec<Vec<f64>>> {
+        let (r, alpha, a, b) = (y[0].exp(), y[1].exp(), y[2].exp(), y[3].exp());
+        let ln_alpha = alpha.ln();
+        let mut g = [0.0; 4];
+        let mut h = [[0.0; 4]; 4];
+        let (dg_r, dg_ab, dg_b) = (digamma(r), digamma(a + b), digamma(b));
+        let (tg_r, tg_ab, tg_b) = (trigamma(r), trigamma(a + b), trigamma(b));
+        for &(x, w) in &self.groups {
+            let (tg_rx, tg_bx, tg_abx) = (trigamma(r + x), trigamma(b + x), trigamma(a + b + x));
+            g[0] += w * (digamma(r + x) - dg_r + ln_alpha);
+            g[1] += w * r / alpha;
+            g[2] += w * (dg_ab - digamma(a + b + x));
+            g[3] += w * (dg_ab + digamma(b + x) - dg_b - digamma(a + b + x));
+            h[0][0] += w * (tg_rx - tg_r);
+            h[0][1] += w / alpha;
+            h[1][1] -= w * r / (alpha * alpha);
+            h[2][2] += w * (tg_ab - tg_abx);
+            h[2][3] += w * (tg_ab - tg_abx);
+            h[3][3] += w * (tg_ab + tg_bx - tg_b - tg_abx);
+        }
+        let ln_at: Vec<f64> = self.times.iter().map(|t| (alpha + t).ln()).collect();
+        let inv_at: Vec<f64> = self.times.iter().map(|t| 1.0 / (alpha + t)).collect();
+        let ln_b_x1: Vec<f64> = self.groups.iter().map(|(x, _)| if *x > 0.0 { (b + x - 1.0).ln() } else { 0.0 }).collect();
+        let inv_b_x1: Vec<f64> = self.groups.iter().map(|(x, _)| 1.0 / (b + x - 1.0)).collect();
+        let ln_a = a.ln();
+        for (i, row) in self.rows.iter().enumerate() {
+            if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                check();
+            }
+            let (w, rx) = (row.w, r + row.x);
+            let (l_t, i_t) = (ln_at[row.t as usize], inv_at[row.t as usize]);
+            if row.x == 0.0 {
+                g[0] -= w * l_t;
+                g[1] -= w * rx * i_t;
+                h[0][1] -= w * i_t;
+                h[1][1] += w * rx * i_t * i_t;
+                continue;
+            }
+            let (l_tx, i_tx) = (ln_at[row.tx as usize], inv_at[row.tx as usize]);
+            let i_b = inv_b_x1[row.group as usize];
+            let a3 = -rx * l_t;
+            let a4 = ln_a - ln_b_x1[row.group as usize] - rx * l_tx;
+            let (_, p3) = log_add_exp_w(a3, a4);
+            let p4 = 1.0 - p3;
+            g[0] -= w * (p3 * l_t + p4 * l_tx);
+            g[1] -= w * rx * (p3 * i_t + p4 * i_tx);
+            g[2] += w * p4 / a;
+            g[3] -= w * p4 * i_b;
+            // p3 H3 + p4 H4
+            h[0][1] -= w * (p3 * i_t + p4 * i_tx);
+            h[1][1] += w * rx * (p3 * i_t * i_t + p4 * i_tx * i_tx);
+            h[2][2] -= w * p4 / (a * a);
+            h[3][3] += w * p4 * i_b * i_b;
+            // p3 p4 d d' with d = g3 - g4
+            let d = [l_tx - l_t, rx * (i_tx - i_t), -1.0 / a, i_b];
+            let c = w * p3 * p4;
+            for (j, hj) in h.iter_mut().enumerate() {
+                for k in j..4 {
+                    hj[k] += c * d[j] * d[k];
+                }
+            }
+        }
+        let theta = [r, alpha, a, b];
+        let mut out = vec![vec![0.0; 4]; 4];
+        for j in 0..4 {
+            for k in j..4 {
+                let v = theta[j] * theta[k] * h[j][k] + if j == k { theta[j] * g[j] } else { 0.0 };
+                out[j][k] = v;
+                out[k][j] = v;
+            }
+        }
+        Some(out)
     }
 
     fn ll_grad(&self, y: &[f64], grad: &mut [f64], check: fn()) -> f64 {
@@ -402,6 +479,26 @@ mod tests {
 
     /// 100,000 simulated customers (seeded): every parameter recovered within 5% (the standard
     /// errors are 0.5-2%), and the fit of 100,000 distinct rows is fast.
+    #[test]
+    fn closed_form_hessian_matches_finite_differences() {
+        let sim = simulate_bgnbd(3_000, 0.6, 5.0, 0.8, 2.5, (20.0, 60.0), 3);
+        for rows in [cdnow_rows(), sim] {
+            let scale = 1.0 / rows.iter().fold(0.0_f64, |m, r| m.max(r.t));
+            let obj = BgNbd::new(&rows, scale);
+            for p in [[0.243, 4.414 * scale, 0.793, 2.426], [2.0, 0.3, 5.0, 0.2], [0.05, 0.01, 0.1, 40.0]] {
+                let y: Vec<f64> = p.iter().map(|v| v.ln()).collect();
+                let h = obj.ll_hessian(&y, || {}).unwrap();
+                let fd = crate::optimize::hessian_fd(|y, g| obj.ll_grad(y, g, || {}), &y, 1e-5).unwrap();
+                let scale = fd.iter().flatten().fold(0.0_f64, |m, v| m.max(v.abs()));
+                for i in 0..4 {
+                    for j in 0..4 {
+                        assert!((h[i][j] - fd[i][j]).abs() <= 1e-6 * scale, "H[{i}][{j}] at {p:?}: {} vs {}", h[i][j], fd[i][j]);
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn recovers_simulated_parameters() {
         let truth = BgNbdParams {

@@ -6,7 +6,7 @@
 //! table of several MB, and every row lands on a random slot of it - the aggregate then runs at
 //! the speed of cache misses, one after another. Here rows are buffered and inserted a batch at a
 //! time: the slots of the whole batch are prefetched first, so the misses overlap instead of
-//! queueing. Open addressing with linear probing, load factor at most 1/2; weights are > 0, so a
+//! queueing. Open addressing with linear probing, load factor at most 3/4; weights are > 0, so a
 //! weight of 0 marks an empty slot.
 
 use crate::fast_hash::FxHasher;
@@ -124,9 +124,9 @@ impl PatternCounts {
         }
     }
 
-    /// Room for `extra` more patterns at a load factor of at most 1/2.
+    /// Room for `extra` more patterns at a load factor of at most 3/4.
     fn reserve(&mut self, extra: usize) {
-        let need = (self.len + extra) * 2;
+        let need = (self.len + extra) * 4 / 3 + 1;
         if need <= self.slots.len() {
             return;
         }
