@@ -15,7 +15,7 @@ use super::{
 };
 use crate::error::Result;
 use crate::params::{GammaGammaParams, ModelParams};
-use crate::special::{digamma, ln_gamma};
+use crate::special::{digamma, ln_gamma, trigamma};
 
 const MODEL: &str = "Gamma-Gamma";
 
@@ -96,6 +96,50 @@ impl Objective for GammaGamma {
         grad[1] = dq * q;
         grad[2] = dv * v;
         ll
+    }
+
+    /// The closed form (trigamma per frequency group, three sums per row), in natural parameters
+    /// (p, q, v) first, then H_y = D H D + diag(theta * grad).
+    fn ll_hessian(&self, y: &[f64], check: fn()) -> Option<Vec<Vec<f64>>> {
+        let (p, q, v) = (y[0].exp(), y[1].exp(), y[2].exp());
+        let w = self.total_w;
+        let mut g = [self.s_wx_lnmx, w * (v.ln() - digamma(q)), w * q / v];
+        let mut h = [[0.0; 3]; 3];
+        h[1][1] = -w * trigamma(q);
+        h[1][2] = w / v;
+        h[2][2] = -w * q / (v * v);
+        for &(x, wx) in &self.groups {
+            let (dg_pxq, tg_pxq) = (digamma(p * x + q), trigamma(p * x + q));
+            g[0] += wx * x * (dg_pxq - digamma(p * x));
+            g[1] += wx * dg_pxq;
+            h[0][0] += wx * x * x * (tg_pxq - trigamma(p * x));
+            h[0][1] += wx * x * tg_pxq;
+            h[1][1] += wx * tg_pxq;
+        }
+        for (i, r) in self.rows.iter().enumerate() {
+            if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                check();
+            }
+            let inv = 1.0 / (r.x * r.m + v);
+            let l = (r.x * r.m + v).ln();
+            let pxq = p * r.x + q;
+            g[0] -= r.w * r.x * l;
+            g[1] -= r.w * l;
+            g[2] -= r.w * pxq * inv;
+            h[0][2] -= r.w * r.x * inv;
+            h[1][2] -= r.w * inv;
+            h[2][2] += r.w * pxq * inv * inv;
+        }
+        let theta = [p, q, v];
+        let mut out = vec![vec![0.0; 3]; 3];
+        for j in 0..3 {
+            for k in j..3 {
+                let val = theta[j] * theta[k] * h[j][k] + if j == k { theta[j] * g[j] } else { 0.0 };
+                out[j][k] = val;
+                out[k][j] = val;
+            }
+        }
+        Some(out)
     }
 
     /// v is in currency units (not rescaled, to keep lifetimes' penalty): its magnitude follows
@@ -281,6 +325,14 @@ mod tests {
         let obj = GammaGamma::new(&cdnow_spend());
         for p in [[6.25, 3.74, 15.44], [0.3, 1.2, 200.0], [40.0, 20.0, 0.5]] {
             let y: Vec<f64> = p.iter().map(|v: &f64| v.ln()).collect();
+            let h = obj.ll_hessian(&y, || {}).unwrap();
+            let fd = crate::optimize::hessian_fd(|y, g| obj.ll_grad(y, g, || {}), &y, 1e-5).unwrap();
+            let scale = fd.iter().flatten().fold(0.0_f64, |m, v| m.max(v.abs()));
+            for i in 0..3 {
+                for j in 0..3 {
+                    assert!((h[i][j] - fd[i][j]).abs() <= 1e-6 * scale, "H[{i}][{j}] at {p:?}: {} vs {}", h[i][j], fd[i][j]);
+                }
+            }
             check_gradient(&obj, &y, 1e-6);
         }
     }
