@@ -173,6 +173,24 @@ mod tests {
         a: 0.792886,
         b: 2.425752,
     };
+    const MB: MbgNbdParams = MbgNbdParams {
+        r: 0.525,
+        alpha: 6.183,
+        a: 0.891,
+        b: 1.614,
+    };
+    const PN: ParetoNbdParams = ParetoNbdParams {
+        r: 0.553,
+        alpha: 10.578,
+        s: 0.606,
+        beta: 11.669,
+    };
+    const BB: BgBbParams = BgBbParams {
+        alpha: 1.204,
+        beta: 0.750,
+        gamma: 0.657,
+        delta: 2.783,
+    };
     const GG: GammaGammaParams = GammaGammaParams {
         p: 6.248802,
         q: 3.744588,
@@ -219,24 +237,6 @@ mod tests {
     #[test]
     fn every_model_matches_the_month_by_month_definition() {
         // 40 months crosses a chunk boundary.
-        let mb = MbgNbdParams {
-            r: 0.525,
-            alpha: 6.183,
-            a: 0.891,
-            b: 1.614,
-        };
-        let pn = ParetoNbdParams {
-            r: 0.553,
-            alpha: 10.578,
-            s: 0.606,
-            beta: 11.669,
-        };
-        let bb = BgBbParams {
-            alpha: 1.204,
-            beta: 0.750,
-            gamma: 0.657,
-            delta: 2.783,
-        };
         let close =
             |a: f64, b: f64| assert!((a - b).abs() <= 1e-12 * b.abs().max(1e-300), "{a} vs {b}");
         close(
@@ -245,37 +245,25 @@ mod tests {
             naive(&BG, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345),
         );
         close(
-            customer_lifetime_value_with_spend(&mb, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345)
+            customer_lifetime_value_with_spend(&MB, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345)
                 .unwrap(),
-            naive(&mb, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345),
+            naive(&MB, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345),
         );
         close(
-            customer_lifetime_value_with_spend(&pn, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345)
+            customer_lifetime_value_with_spend(&PN, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345)
                 .unwrap(),
-            naive(&pn, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345),
+            naive(&PN, 20.0, 2.0, 30.43, 38.86, 40, 0.02, 4.345),
         );
         close(
-            customer_lifetime_value_with_spend(&bb, 20.0, 3.0, 5.0, 6.0, 40, 0.02, 1.0).unwrap(),
-            naive(&bb, 20.0, 3.0, 5.0, 6.0, 40, 0.02, 1.0),
+            customer_lifetime_value_with_spend(&BB, 20.0, 3.0, 5.0, 6.0, 40, 0.02, 1.0).unwrap(),
+            naive(&BB, 20.0, 3.0, 5.0, 6.0, 40, 0.02, 1.0),
         );
     }
 
     #[test]
     fn split_models_factor_through_p_alive() {
-        let mb = MbgNbdParams {
-            r: 0.525,
-            alpha: 6.183,
-            a: 0.891,
-            b: 1.614,
-        };
-        let pn = ParetoNbdParams {
-            r: 0.553,
-            alpha: 10.578,
-            s: 0.606,
-            beta: 11.669,
-        };
         let plan = Horizon::new(40, 0.02, 4.345).unwrap();
-        let models: [&dyn PurchaseModel; 3] = [&BG, &mb, &pn];
+        let models: [&dyn PurchaseModel; 3] = [&BG, &MB, &PN];
         for m in models {
             for &(x, tx, tt) in &[(0.0, 0.0, 38.86), (2.0, 30.43, 38.86), (1.0, 1.71, 38.86), (25.0, 70.0, 71.0)] {
                 let direct = plan.discounted_purchases(m, x, tx, tt).unwrap();
@@ -288,13 +276,7 @@ mod tests {
                 Some(Err(ClvError::InvalidParameter(_)))
             ));
         }
-        let bb = BgBbParams {
-            alpha: 1.204,
-            beta: 0.750,
-            gamma: 0.657,
-            delta: 2.783,
-        };
-        assert!(plan.discounted_purchases_if_alive(&bb, 3.0, 6.0).is_none(), "BG/BB does not split");
+        assert!(plan.discounted_purchases_if_alive(&BB, 3.0, 6.0).is_none(), "BG/BB does not split");
     }
 
     #[test]

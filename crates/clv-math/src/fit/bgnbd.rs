@@ -11,7 +11,7 @@
 //! Gradient w.r.t. log-parameters by hand (digamma for the gamma-function terms).
 
 use super::{
-    customer_preview, finish, frequency_groups, grid, group_index, invalid, Distinct, log_add_exp_w, require_fittable, solve,
+    customer_preview, finish, frequency_groups, grid, group_index, invalid, log_parameter_hessian, Distinct, log_add_exp_w, require_fittable, solve,
     validate_continuous, CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
@@ -138,16 +138,7 @@ impl Objective for BgNbd {
                 }
             }
         }
-        let theta = [r, alpha, a, b];
-        let mut out = vec![vec![0.0; 4]; 4];
-        for j in 0..4 {
-            for k in j..4 {
-                let v = theta[j] * theta[k] * h[j][k] + if j == k { theta[j] * g[j] } else { 0.0 };
-                out[j][k] = v;
-                out[k][j] = v;
-            }
-        }
-        Some(out)
+        Some(log_parameter_hessian([r, alpha, a, b], g, h))
     }
 
     fn ll_grad(&self, y: &[f64], grad: &mut [f64], check: fn()) -> f64 {

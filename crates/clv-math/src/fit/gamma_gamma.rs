@@ -10,7 +10,7 @@
 //! Gradient w.r.t. log-parameters by hand.
 
 use super::{
-    finish, frequency_groups, spend_preview, grid, invalid, solve, Fit, FitOptions, Objective, SpendRow,
+    finish, frequency_groups, log_parameter_hessian, spend_preview, grid, invalid, solve, Fit, FitOptions, Objective, SpendRow,
     CHECK_EVERY,
 };
 use crate::error::Result;
@@ -130,16 +130,7 @@ impl Objective for GammaGamma {
             h[1][2] -= r.w * inv;
             h[2][2] += r.w * pxq * inv * inv;
         }
-        let theta = [p, q, v];
-        let mut out = vec![vec![0.0; 3]; 3];
-        for j in 0..3 {
-            for k in j..3 {
-                let val = theta[j] * theta[k] * h[j][k] + if j == k { theta[j] * g[j] } else { 0.0 };
-                out[j][k] = val;
-                out[k][j] = val;
-            }
-        }
-        Some(out)
+        Some(log_parameter_hessian([p, q, v], g, h))
     }
 
     /// v is in currency units (not rescaled, to keep lifetimes' penalty): its magnitude follows

@@ -245,6 +245,20 @@ pub(crate) fn spend_preview(rows: &[SpendRow]) -> Option<Vec<SpendRow>> {
     preview_sample(rows, PREVIEW_ROWS, |r| r.w, |r, w| SpendRow { w, ..r })
 }
 
+/// The Hessian with respect to log-parameters y = ln(theta) from the gradient `g` and Hessian `h`
+/// (upper triangle used) in natural parameters: H_y = D H D + diag(theta * g), D = diag(theta).
+pub(crate) fn log_parameter_hessian<const K: usize>(theta: [f64; K], g: [f64; K], h: [[f64; K]; K]) -> Vec<Vec<f64>> {
+    let mut out = vec![vec![0.0; K]; K];
+    for j in 0..K {
+        for k in j..K {
+            let v = theta[j] * theta[k] * h[j][k] + if j == k { theta[j] * g[j] } else { 0.0 };
+            out[j][k] = v;
+            out[k][j] = v;
+        }
+    }
+    out
+}
+
 /// One BFGS run that met the acceptance rules, with the variances of the log-parameters.
 struct Accepted {
     m: Minimum,

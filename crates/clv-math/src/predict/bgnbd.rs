@@ -173,12 +173,7 @@ impl PurchaseModel for BgNbdParams {
         horizons: &[f64],
         out: &mut [f64],
     ) -> Option<Result<()>> {
-        let checked = self.validate().and_then(|_| super::check_if_alive_inputs(x, big_t, horizons));
-        Some(checked.map(|_| {
-            for (o, &t) in out.iter_mut().zip(horizons) {
-                *o = self.numerator(t, x, big_t);
-            }
-        }))
+        super::if_alive_many(self.validate(), x, big_t, horizons, out, |t| self.numerator(t, x, big_t))
     }
 }
 

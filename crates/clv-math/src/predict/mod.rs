@@ -86,13 +86,25 @@ pub trait PurchaseModel {
     }
 }
 
-/// Validation for [`PurchaseModel::expected_purchases_if_alive_many`]: frequency, age, horizons.
-pub(crate) fn check_if_alive_inputs(x: f64, big_t: f64, horizons: &[f64]) -> Result<()> {
-    check_history(x, 0.0, big_t)?;
-    for &t in horizons {
-        check_horizon("t", t)?;
-    }
-    Ok(())
+/// [`PurchaseModel::expected_purchases_if_alive_many`] for a model whose alive-expectation at one
+/// horizon is `at(t)`: validates the parameters (`valid`), frequency, age and horizons once.
+pub(crate) fn if_alive_many(
+    valid: Result<()>,
+    x: f64,
+    big_t: f64,
+    horizons: &[f64],
+    out: &mut [f64],
+    at: impl Fn(f64) -> f64,
+) -> Option<Result<()>> {
+    let checked = valid.and_then(|_| {
+        check_history(x, 0.0, big_t)?;
+        horizons.iter().try_for_each(|&t| check_horizon("t", t))
+    });
+    Some(checked.map(|_| {
+        for (o, &t) in out.iter_mut().zip(horizons) {
+            *o = at(t);
+        }
+    }))
 }
 
 fn invalid(msg: String) -> ClvError {
