@@ -28,9 +28,21 @@ unsafe extern "C-unwind" fn drop_state<T>(state: *mut c_void) {
 /// misses, that decides the speed (see bench/README.md). Any Rust heap memory the state owns is
 /// freed by a reset callback that drops the state with its context.
 pub fn new_state<T>(fcinfo: pg_sys::FunctionCallInfo, value: T) -> Internal {
+    unsafe { state_in(aggregate_context(fcinfo), value) }
+}
+
+/// A state that lives only as long as the current memory context: what a deserialize function
+/// returns. PostgreSQL calls it in the per-input-tuple context and passes the result straight to
+/// the combine function, which merges (or copies) it into the group's state; allocating it in the
+/// aggregate's context instead would keep every partial state of every worker until the end of the
+/// query (three states per customer with two workers).
+pub fn new_transient_state<T>(value: T) -> Internal {
+    unsafe { state_in(pg_sys::CurrentMemoryContext, value) }
+}
+
+unsafe fn state_in<T>(ctx: pg_sys::MemoryContext, value: T) -> Internal {
     const { assert!(std::mem::align_of::<T>() <= 8, "palloc aligns to 8 bytes") };
     unsafe {
-        let ctx = aggregate_context(fcinfo);
         let ptr = pg_sys::MemoryContextAlloc(ctx, std::mem::size_of::<T>().max(1)) as *mut T;
         ptr.write(value);
         if std::mem::needs_drop::<T>() {

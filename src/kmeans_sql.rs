@@ -17,7 +17,7 @@
 //! (`linfa_clustering::KMeans`, at most 10 runs x 300 iterations) offers no callback, so a single
 //! fit cannot be cancelled midway.
 
-use crate::agg_state::{new_state, state_mut};
+use crate::agg_state::{new_state, new_transient_state, state_mut};
 use crate::binary_type::{binary_datum, BinaryForm};
 use crate::errors::{raise_code, OrRaise};
 use clv_math::segment::kmeans::{assign, fit_kmeans, model_silhouette, KMeansModel, MAX_K};
@@ -280,8 +280,8 @@ fn kmeans_rows_serialize(state: Internal) -> Vec<u8> {
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn kmeans_rows_deserialize(bytes: &[u8], _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    new_state(fcinfo, RowsState::decode(bytes))
+fn kmeans_rows_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
+    new_transient_state(RowsState::decode(bytes))
 }
 
 fn fit_params(k: Option<i32>, seed: Option<i64>, value_feature: Option<i32>) -> [i64; 3] {

@@ -8,7 +8,7 @@
 //! rows sorted by key before fitting, so the result does not depend on arrival order: serial and
 //! parallel plans give the same parameters.
 
-use crate::agg_state::{new_state, state_mut};
+use crate::agg_state::{new_state, new_transient_state, state_mut};
 use crate::errors::{raise_code, OrRaise};
 use crate::models::*;
 use crate::window::function_info_v1;
@@ -143,8 +143,8 @@ fn clv_fit_serialize(mut state: Internal) -> Vec<u8> {
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn clv_fit_deserialize(bytes: &[u8], _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    new_state(fcinfo, FitState::decode(bytes))
+fn clv_fit_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
+    new_transient_state(FitState::decode(bytes))
 }
 
 fn customer_rows(s: &mut FitState) -> Vec<CustomerRow> {

@@ -10,7 +10,7 @@
 //! planner the state's real size (a few hundred bytes, not the 8 kB it assumes for `internal`), so
 //! it plans an in-memory hash aggregate instead of a spilling one for millions of customers.
 
-use crate::agg_state::{new_state, state_mut};
+use crate::agg_state::{new_state, new_transient_state, state_mut};
 use crate::errors::{raise_code, OrRaise};
 use crate::rfm_summary::rfm_summary;
 use crate::window::function_info_v1;
@@ -250,8 +250,8 @@ fn rfm_serialize(state: Internal) -> Vec<u8> {
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn rfm_deserialize(bytes: &[u8], _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    new_state(fcinfo, from_summary(RfmState::decode(bytes).or_raise()))
+fn rfm_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
+    new_transient_state(from_summary(RfmState::decode(bytes).or_raise()))
 }
 
 /// Re-aggregation: summaries of the same customer (e.g. one per month partition) combine into one.
