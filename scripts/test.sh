@@ -15,6 +15,8 @@ PGRX_TEST_DATA=$(pg_dir "$BUILD/pgrx-test-data")
 (cd "$ROOT" && cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$PGRX_TEST_DATA")
 
 install_extension
+# The previous release's install script (as its build generated it), for the upgrade test.
+as_root cp "$ROOT"/tests/upgrade/clv_ext--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
 start_cluster regress-cluster
 log "SQL regression tests (pg_regress)"
 OUT=$(pg_dir "$BUILD/regress")

@@ -9,6 +9,7 @@ pgrx::pg_module_magic!();
 
 mod agg_state;
 mod binary_type;
+mod compat;
 mod errors;
 
 mod grids;

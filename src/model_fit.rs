@@ -219,35 +219,36 @@ fit_final!(gamma_gamma_fit_final, gamma_gamma_model, fit::fit_gamma_gamma, spend
 extension_sql!(
     r#"
 -- Transition functions: one C symbol per number of pattern columns (see fit_transition).
-CREATE FUNCTION bgnbd_fit_trans(internal, double precision, double precision, double precision) RETURNS internal
+-- Parameter names as in 0.1.0 (an upgrade cannot rename them).
+CREATE FUNCTION bgnbd_fit_trans(state internal, a double precision, b double precision, c double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION bgnbd_fit_trans(internal, double precision, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION bgnbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION bgnbd_fit_trans(internal, double precision, double precision, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION bgnbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION pareto_nbd_fit_trans(internal, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION pareto_nbd_fit_trans(state internal, a double precision, b double precision, c double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION pareto_nbd_fit_trans(internal, double precision, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION pareto_nbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION pareto_nbd_fit_trans(internal, double precision, double precision, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION pareto_nbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION mbgnbd_fit_trans(internal, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION mbgnbd_fit_trans(state internal, a double precision, b double precision, c double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION mbgnbd_fit_trans(internal, double precision, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION mbgnbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION mbgnbd_fit_trans(internal, double precision, double precision, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION mbgnbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION bgbb_fit_trans(internal, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION bgbb_fit_trans(state internal, a double precision, b double precision, c double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION bgbb_fit_trans(internal, double precision, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION bgbb_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION bgbb_fit_trans(internal, double precision, double precision, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION bgbb_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION gamma_gamma_fit_trans(internal, double precision, double precision) RETURNS internal
+CREATE FUNCTION gamma_gamma_fit_trans(state internal, frequency double precision, monetary_value double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans2';
-CREATE FUNCTION gamma_gamma_fit_trans(internal, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION gamma_gamma_fit_trans(state internal, frequency double precision, monetary_value double precision, weight double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans2';
-CREATE FUNCTION gamma_gamma_fit_trans(internal, double precision, double precision, double precision, double precision) RETURNS internal
+CREATE FUNCTION gamma_gamma_fit_trans(state internal, frequency double precision, monetary_value double precision, weight double precision, penalizer double precision) RETURNS internal
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans2';
 
 CREATE AGGREGATE bgnbd_fit(frequency double precision, recency double precision, tenure double precision) (
