@@ -31,7 +31,17 @@ ensure_setup() {
         log "installing cargo-pgrx $PGRX_VERSION (about 5 minutes, once)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
     fi
-    if ! grep -q "pg$PG_MAJOR" "${PGRX_HOME:-$HOME/.pgrx}/config.toml" 2>/dev/null; then
+    # pgrx's build checks every pg_config in its config: one that no longer exists (a PostgreSQL 18
+    # unpacked into a checkout that was deleted since, see ensure_pg18) fails every build. Drop it.
+    local cfg=${PGRX_HOME:-$HOME/.pgrx}/config.toml line kept
+    if [ -f "$cfg" ]; then
+        kept=$(while IFS= read -r line; do
+            if [[ $line =~ ^pg[0-9]+\ =\ \"(.*)\"$ ]] && [ ! -x "${BASH_REMATCH[1]}" ]; then continue; fi
+            printf '%s\n' "$line"
+        done < "$cfg")
+        printf '%s\n' "$kept" > "$cfg"
+    fi
+    if ! grep -q "pg$PG_MAJOR" "$cfg" 2>/dev/null; then
         log "cargo pgrx init --pg$PG_MAJOR $PG_CONFIG"
         cargo pgrx init "--pg$PG_MAJOR" "$PG_CONFIG"
     fi
