@@ -7,7 +7,7 @@
 
 use crate::model_fit::{clv_fit_trans2, clv_fit_trans3};
 use crate::scoring::{clv_bgbb, clv_bgnbd, clv_mbgnbd, clv_pareto_nbd};
-use crate::window::function_info_v1;
+use crate::v1::function_info_v1;
 use pgrx::prelude::*;
 
 macro_rules! alias {

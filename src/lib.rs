@@ -24,6 +24,7 @@ mod rfm_summary;
 mod scoring;
 mod simulation;
 mod tiers;
+mod v1;
 mod validation_sql;
 mod window;
 

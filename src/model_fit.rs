@@ -11,7 +11,7 @@
 use crate::agg_state::{new_state, new_transient_state, state_mut};
 use crate::errors::{raise_code, OrRaise};
 use crate::models::*;
-use crate::window::function_info_v1;
+use crate::v1::{arg, arg_f64, function_info_v1, return_internal};
 use clv_math::fit::{self, CustomerRow, FitOptions, SpendRow};
 use pgrx::prelude::*;
 use pgrx::{Internal, PgSqlErrorCode};
@@ -162,22 +162,15 @@ fn spend_rows(s: &mut FitState) -> Vec<SpendRow> {
 /// Gamma-Gamma); then an optional weight and an optional penalizer (the SQL overload decides).
 unsafe fn fit_transition<const KEY: usize>(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     unsafe {
-        let args = (*fcinfo).args.as_slice((*fcinfo).nargs as usize);
-        let float = |i: usize| (!args[i].isnull).then(|| f64::from_bits(args[i].value.value() as u64));
+        let nargs = (*fcinfo).nargs as usize;
         let mut key = [Some(0.0); 3];
         for (i, k) in key.iter_mut().enumerate().take(KEY) {
-            *k = float(1 + i);
+            *k = arg_f64(fcinfo, 1 + i);
         }
-        let weight = (args.len() > KEY + 1).then(|| float(KEY + 1));
-        let penalizer = (args.len() > KEY + 2).then(|| float(KEY + 2));
-        let state = add_row(Internal::from((!args[0].isnull).then_some(args[0].value)), fcinfo, key, weight, penalizer);
-        match state.unwrap() {
-            Some(d) => d,
-            None => {
-                (*fcinfo).isnull = true;
-                pg_sys::Datum::from(0)
-            }
-        }
+        let weight = (nargs > KEY + 1).then(|| arg_f64(fcinfo, KEY + 1));
+        let penalizer = (nargs > KEY + 2).then(|| arg_f64(fcinfo, KEY + 2));
+        let state = add_row(Internal::from(arg(fcinfo, 0)), fcinfo, key, weight, penalizer);
+        return_internal(fcinfo, state)
     }
 }
 

@@ -13,7 +13,7 @@
 use crate::agg_state::{new_state, new_transient_state, state_mut};
 use crate::errors::{raise_code, OrRaise};
 use crate::rfm_summary::rfm_summary;
-use crate::window::function_info_v1;
+use crate::v1::{arg, function_info_v1, return_internal, varlena_bytes};
 use clv_math::rfm::{PeriodUnit, RfmState, USECS_PER_DAY};
 use pgrx::prelude::*;
 use pgrx::{Internal, PgSqlErrorCode};
@@ -59,11 +59,6 @@ mod numeric_float8_raw {
     }
 }
 
-unsafe fn arg(fcinfo: pg_sys::FunctionCallInfo, i: usize) -> Option<pg_sys::Datum> {
-    let a = unsafe { (*fcinfo).args.as_slice((*fcinfo).nargs as usize) }[i];
-    (!a.isnull).then_some(a.value)
-}
-
 fn ts_usecs(kind: TsKind, d: pg_sys::Datum) -> i64 {
     let v = match kind {
         TsKind::Date => {
@@ -106,12 +101,8 @@ fn end_day(d: Option<pg_sys::Datum>, what: &str) -> i32 {
     }
 }
 
-unsafe fn text_bytes<'a>(d: pg_sys::Datum) -> &'a [u8] {
-    unsafe { pgrx::varlena::varlena_to_byte_slice(pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr())) }
-}
-
 fn parse_unit(d: Option<pg_sys::Datum>) -> PeriodUnit {
-    let text = d.map_or(&b"day"[..], |d| unsafe { text_bytes(d) });
+    let text = d.map_or(&b"day"[..], |d| unsafe { varlena_bytes(d) });
     PeriodUnit::parse(&String::from_utf8_lossy(text)).or_raise()
 }
 
@@ -121,7 +112,7 @@ unsafe fn transition(fcinfo: pg_sys::FunctionCallInfo, ts: TsKind, amount: Amoun
     unsafe {
         let mut state = Internal::from(arg(fcinfo, 0));
         let Some(ts_datum) = arg(fcinfo, 1) else {
-            return return_state(fcinfo, state);
+            return return_internal(fcinfo, state);
         };
         let usecs = ts_usecs(ts, ts_datum);
         let value = arg(fcinfo, 2).map_or(0.0, |d| amount_f64(amount, d));
@@ -149,17 +140,7 @@ unsafe fn transition(fcinfo: pg_sys::FunctionCallInfo, ts: TsKind, amount: Amoun
             }
         }
         st.rfm.add(usecs, value).or_raise();
-        return_state(fcinfo, state)
-    }
-}
-
-unsafe fn return_state(fcinfo: pg_sys::FunctionCallInfo, state: Internal) -> pg_sys::Datum {
-    match state.unwrap() {
-        Some(d) => d,
-        None => {
-            unsafe { (*fcinfo).isnull = true };
-            pg_sys::Datum::from(0)
-        }
+        return_internal(fcinfo, state)
     }
 }
 

@@ -1,7 +1,8 @@
 //! RFM quantile scores as a window function and the classic named RFM segments.
 
 use crate::errors::OrRaise;
-use crate::window::{function_info_v1, Window};
+use crate::v1::function_info_v1;
+use crate::window::Window;
 use clv_math::segment::rfm_scores::{rfm_segment as segment_of, score_all, ScoreDirection};
 use pgrx::prelude::*;
 

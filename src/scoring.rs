@@ -4,7 +4,7 @@
 
 use crate::errors::{raise_code, OrRaise};
 use crate::models::*;
-use crate::window::function_info_v1;
+use crate::v1::{arg, function_info_v1, varlena_bytes};
 use clv_math::clv::Horizon;
 use clv_math::predict::PurchaseModel;
 use clv_math::{GammaGammaParams, ModelParams};
@@ -210,12 +210,13 @@ unsafe fn clv_call<T: BinaryForm, M: PurchaseModel + ModelParams>(
     params: impl Fn(&T) -> &M,
 ) -> pg_sys::Datum {
     unsafe {
-        let args = (*fcinfo).args.as_slice((*fcinfo).nargs as usize);
-        let bytes = |i: usize| pgrx::varlena::varlena_to_byte_slice(pg_sys::pg_detoast_datum_packed(args[i].value.cast_mut_ptr()));
-        let float = |i: usize| f64::from_bits(args[i].value.value() as u64);
+        // STRICT: no argument is NULL.
+        let datum = |i: usize| arg(fcinfo, i).expect("clv is STRICT");
+        let bytes = |i: usize| varlena_bytes(datum(i));
+        let float = |i: usize| f64::from_bits(datum(i).value() as u64);
         let model = T::decode(bytes(0)).or_raise();
         let spend = gamma_gamma_model::decode(bytes(1)).or_raise();
-        let months = months(args[6].value.value() as i32);
+        let months = months(datum(6).value() as i32);
         let h = Horizon::new(months, float(7), periods_per_month_cached(bytes(8))).or_raise();
         let v = memoized_clv(kind, params(&model), spend.params(), float(2), float(3), float(4), float(5), &h);
         pg_sys::Datum::from(v.to_bits() as usize)

@@ -10,7 +10,8 @@
 //! partition only, not on their order (the window's ORDER BY is irrelevant).
 
 use crate::errors::{raise, raise_code, OrRaise};
-use crate::window::{function_info_v1, Window};
+use crate::v1::function_info_v1;
+use crate::window::Window;
 use clv_math::segment::tiers::{assign_tiers, FixedTiers, TierSpec, DEFAULT_TIER_SHARES, DEFAULT_TIER_LABELS};
 use clv_math::segment::validation::fnv1a64;
 use clv_math::ClvError;

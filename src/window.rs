@@ -102,17 +102,3 @@ impl Window {
         }
     }
 }
-
-/// Declare the V1 calling convention of an exported C function (PG_FUNCTION_INFO_V1).
-macro_rules! function_info_v1 {
-    ($finfo:ident) => {
-        #[unsafe(no_mangle)]
-        #[doc(hidden)]
-        pub extern "C" fn $finfo() -> &'static ::pgrx::pg_sys::Pg_finfo_record {
-            const V1: ::pgrx::pg_sys::Pg_finfo_record = ::pgrx::pg_sys::Pg_finfo_record { api_version: 1 };
-            &V1
-        }
-    };
-}
-
-pub(crate) use function_info_v1;
