@@ -73,80 +73,34 @@ impl Objective for BgNbd {
         self.total_w
     }
 
-    /// The closed form: per frequency group trigamma terms; per row, for ll = lse(A3, A4) with
-    /// weights p3 + p4 = 1, H = p3 H3 + p4 H4 + p3 p4 (g3 - g4)(g3 - g4)'. In natural parameters
-    /// (r, alpha, a, b) first, then H_y = D H D + diag(theta * grad) with D = diag(theta).
+    /// In closed form, from the same pass as the gradient (see [`BgNbd::pass`]).
     fn ll_hessian(&self, y: &[f64], check: fn()) -> Option<Vec<Vec<f64>>> {
-        let (r, alpha, a, b) = (y[0].exp(), y[1].exp(), y[2].exp(), y[3].exp());
-        let ln_alpha = alpha.ln();
-        let mut g = [0.0; 4];
-        let mut h = [[0.0; 4]; 4];
-        let (dg_r, dg_ab, dg_b) = (digamma(r), digamma(a + b), digamma(b));
-        let (tg_r, tg_ab, tg_b) = (trigamma(r), trigamma(a + b), trigamma(b));
-        for &(x, w) in &self.groups {
-            let (tg_rx, tg_bx, tg_abx) = (trigamma(r + x), trigamma(b + x), trigamma(a + b + x));
-            g[0] += w * (digamma(r + x) - dg_r + ln_alpha);
-            g[1] += w * r / alpha;
-            g[2] += w * (dg_ab - digamma(a + b + x));
-            g[3] += w * (dg_ab + digamma(b + x) - dg_b - digamma(a + b + x));
-            h[0][0] += w * (tg_rx - tg_r);
-            h[0][1] += w / alpha;
-            h[1][1] -= w * r / (alpha * alpha);
-            h[2][2] += w * (tg_ab - tg_abx);
-            h[2][3] += w * (tg_ab - tg_abx);
-            h[3][3] += w * (tg_ab + tg_bx - tg_b - tg_abx);
-        }
-        let ln_at: Vec<f64> = self.times.iter().map(|t| (alpha + t).ln()).collect();
-        let inv_at: Vec<f64> = self.times.iter().map(|t| 1.0 / (alpha + t)).collect();
-        let ln_b_x1: Vec<f64> = self.groups.iter().map(|(x, _)| if *x > 0.0 { (b + x - 1.0).ln() } else { 0.0 }).collect();
-        let inv_b_x1: Vec<f64> = self.groups.iter().map(|(x, _)| 1.0 / (b + x - 1.0)).collect();
-        let ln_a = a.ln();
-        for (i, row) in self.rows.iter().enumerate() {
-            if i % CHECK_EVERY == CHECK_EVERY - 1 {
-                check();
-            }
-            let (w, rx) = (row.w, r + row.x);
-            let (l_t, i_t) = (ln_at[row.t as usize], inv_at[row.t as usize]);
-            if row.x == 0.0 {
-                g[0] -= w * l_t;
-                g[1] -= w * rx * i_t;
-                h[0][1] -= w * i_t;
-                h[1][1] += w * rx * i_t * i_t;
-                continue;
-            }
-            let (l_tx, i_tx) = (ln_at[row.tx as usize], inv_at[row.tx as usize]);
-            let i_b = inv_b_x1[row.group as usize];
-            let a3 = -rx * l_t;
-            let a4 = ln_a - ln_b_x1[row.group as usize] - rx * l_tx;
-            let (_, p3) = log_add_exp_w(a3, a4);
-            let p4 = 1.0 - p3;
-            g[0] -= w * (p3 * l_t + p4 * l_tx);
-            g[1] -= w * rx * (p3 * i_t + p4 * i_tx);
-            g[2] += w * p4 / a;
-            g[3] -= w * p4 * i_b;
-            // p3 H3 + p4 H4
-            h[0][1] -= w * (p3 * i_t + p4 * i_tx);
-            h[1][1] += w * rx * (p3 * i_t * i_t + p4 * i_tx * i_tx);
-            h[2][2] -= w * p4 / (a * a);
-            h[3][3] += w * p4 * i_b * i_b;
-            // p3 p4 d d' with d = g3 - g4
-            let d = [l_tx - l_t, rx * (i_tx - i_t), -1.0 / a, i_b];
-            let c = w * p3 * p4;
-            for (j, hj) in h.iter_mut().enumerate() {
-                for k in j..4 {
-                    hj[k] += c * d[j] * d[k];
-                }
-            }
-        }
-        Some(log_parameter_hessian([r, alpha, a, b], g, h))
+        let (_, g, h) = self.pass::<true>(y, check);
+        Some(log_parameter_hessian([y[0].exp(), y[1].exp(), y[2].exp(), y[3].exp()], g, h))
     }
 
     fn ll_grad(&self, y: &[f64], grad: &mut [f64], check: fn()) -> f64 {
+        let (ll, g, _) = self.pass::<false>(y, check);
+        // Natural-parameter derivatives to log-parameters.
+        for i in 0..4 {
+            grad[i] = g[i] * y[i].exp();
+        }
+        ll
+    }
+}
+
+impl BgNbd {
+    /// One pass over the frequency groups and the rows at log-parameters `y`: the log-likelihood,
+    /// its gradient with respect to the natural parameters (r, alpha, a, b) and, with `HESSIAN`,
+    /// the upper triangle of their Hessian. The gamma-function terms are per frequency group
+    /// (digamma, and trigamma for the Hessian); per row, ll = lse(A3, A4) with weights
+    /// p3 + p4 = 1 has gradient p3 g3 + p4 g4 and Hessian p3 H3 + p4 H4 + p3 p4 d d', d = g3 - g4.
+    fn pass<const HESSIAN: bool>(&self, y: &[f64], check: fn()) -> (f64, [f64; 4], [[f64; 4]; 4]) {
         let (r, alpha, a, b) = (y[0].exp(), y[1].exp(), y[2].exp(), y[3].exp());
         let (ln_alpha, ln_a) = (alpha.ln(), a.ln());
-        // Natural-parameter derivatives, converted to log-parameters at the end.
-        let (mut dr, mut dalpha, mut da, mut db) = (0.0, 0.0, 0.0, 0.0);
         let mut ll = 0.0;
+        let mut g = [0.0; 4];
+        let mut h = [[0.0; 4]; 4];
 
         // Terms of x alone, per distinct frequency; also ln(b + x - 1) used by A4.
         let (lg_r, dg_r) = (ln_gamma(r), digamma(r));
@@ -159,10 +113,19 @@ impl Objective for BgNbd {
                 * (ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x)
                     - lg_b
                     - ln_gamma(a + b + x));
-            dr += w * (dg_rx - dg_r + ln_alpha);
-            dalpha += w * r / alpha;
-            da += w * (dg_ab - dg_abx);
-            db += w * (dg_ab + dg_bx - dg_b - dg_abx);
+            g[0] += w * (dg_rx - dg_r + ln_alpha);
+            g[1] += w * r / alpha;
+            g[2] += w * (dg_ab - dg_abx);
+            g[3] += w * (dg_ab + dg_bx - dg_b - dg_abx);
+            if HESSIAN {
+                let (tg_ab, tg_abx) = (trigamma(a + b), trigamma(a + b + x));
+                h[0][0] += w * (trigamma(r + x) - trigamma(r));
+                h[0][1] += w / alpha;
+                h[1][1] -= w * r / (alpha * alpha);
+                h[2][2] += w * (tg_ab - tg_abx);
+                h[2][3] += w * (tg_ab - tg_abx);
+                h[3][3] += w * (tg_ab + trigamma(b + x) - trigamma(b) - tg_abx);
+            }
             ln_b_x1.push(if x > 0.0 { (b + x - 1.0).ln() } else { 0.0 });
         }
 
@@ -174,30 +137,44 @@ impl Objective for BgNbd {
             if i % CHECK_EVERY == CHECK_EVERY - 1 {
                 check();
             }
-            let rx = r + row.x;
+            let (w, rx) = (row.w, r + row.x);
             let (l_t, i_t) = (ln_at[row.t as usize], inv_at[row.t as usize]);
             let a3 = -rx * l_t;
             if row.x == 0.0 {
-                ll += row.w * a3;
-                dr -= row.w * l_t;
-                dalpha -= row.w * rx * i_t;
+                ll += w * a3;
+                g[0] -= w * l_t;
+                g[1] -= w * rx * i_t;
+                if HESSIAN {
+                    h[0][1] -= w * i_t;
+                    h[1][1] += w * rx * i_t * i_t;
+                }
                 continue;
             }
             let (l_tx, i_tx) = (ln_at[row.tx as usize], inv_at[row.tx as usize]);
+            let i_b = inv_b_x1[row.group as usize];
             let a4 = ln_a - ln_b_x1[row.group as usize] - rx * l_tx;
             let (lse, p3) = log_add_exp_w(a3, a4);
             let p4 = 1.0 - p3;
-            ll += row.w * lse;
-            dr -= row.w * (p3 * l_t + p4 * l_tx);
-            dalpha -= row.w * rx * (p3 * i_t + p4 * i_tx);
-            da += row.w * p4 / a;
-            db -= row.w * p4 * inv_b_x1[row.group as usize];
+            ll += w * lse;
+            g[0] -= w * (p3 * l_t + p4 * l_tx);
+            g[1] -= w * rx * (p3 * i_t + p4 * i_tx);
+            g[2] += w * p4 / a;
+            g[3] -= w * p4 * i_b;
+            if HESSIAN {
+                h[0][1] -= w * (p3 * i_t + p4 * i_tx);
+                h[1][1] += w * rx * (p3 * i_t * i_t + p4 * i_tx * i_tx);
+                h[2][2] -= w * p4 / (a * a);
+                h[3][3] += w * p4 * i_b * i_b;
+                let d = [l_tx - l_t, rx * (i_tx - i_t), -1.0 / a, i_b];
+                let c = w * p3 * p4;
+                for (j, hj) in h.iter_mut().enumerate() {
+                    for k in j..4 {
+                        hj[k] += c * d[j] * d[k];
+                    }
+                }
+            }
         }
-        grad[0] = dr * r;
-        grad[1] = dalpha * alpha;
-        grad[2] = da * a;
-        grad[3] = db * b;
-        ll
+        (ll, g, h)
     }
 }
 
@@ -259,7 +236,7 @@ pub fn fit_bgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgNbdParams
 mod tests {
     use super::*;
     use crate::error::ClvError;
-    use crate::fit::testdata::{assert_rel, cdnow_rows, check_gradient, compress, simulate_bgnbd};
+    use crate::fit::testdata::{assert_rel, cdnow_rows, check_gradient, check_hessian, compress, simulate_bgnbd};
 
     #[test]
     fn cdnow_matches_lifetimes() {
@@ -478,14 +455,7 @@ mod tests {
             let obj = BgNbd::new(&rows, scale);
             for p in [[0.243, 4.414 * scale, 0.793, 2.426], [2.0, 0.3, 5.0, 0.2], [0.05, 0.01, 0.1, 40.0]] {
                 let y: Vec<f64> = p.iter().map(|v| v.ln()).collect();
-                let h = obj.ll_hessian(&y, || {}).unwrap();
-                let fd = crate::optimize::hessian_fd(|y, g| obj.ll_grad(y, g, || {}), &y, 1e-5).unwrap();
-                let scale = fd.iter().flatten().fold(0.0_f64, |m, v| m.max(v.abs()));
-                for i in 0..4 {
-                    for j in 0..4 {
-                        assert!((h[i][j] - fd[i][j]).abs() <= 1e-6 * scale, "H[{i}][{j}] at {p:?}: {} vs {}", h[i][j], fd[i][j]);
-                    }
-                }
+                check_hessian(&obj, &y, 1e-6);
             }
         }
     }

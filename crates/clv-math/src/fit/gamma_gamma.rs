@@ -67,18 +67,55 @@ impl Objective for GammaGamma {
     }
 
     fn ll_grad(&self, y: &[f64], grad: &mut [f64], check: fn()) -> f64 {
+        let (ll, g, _) = self.pass::<false>(y, check);
+        // Natural-parameter derivatives to log-parameters.
+        for i in 0..3 {
+            grad[i] = g[i] * y[i].exp();
+        }
+        ll
+    }
+
+    /// In closed form, from the same pass as the gradient (see [`GammaGamma::pass`]).
+    fn ll_hessian(&self, y: &[f64], check: fn()) -> Option<Vec<Vec<f64>>> {
+        let (_, g, h) = self.pass::<true>(y, check);
+        Some(log_parameter_hessian([y[0].exp(), y[1].exp(), y[2].exp()], g, h))
+    }
+
+    /// v is in currency units (not rescaled, to keep lifetimes' penalty): its magnitude follows
+    /// the spend level.
+    fn typical_log(&self) -> Vec<f64> {
+        let mean_m = self.rows.iter().map(|r| r.w * r.m).sum::<f64>() / self.total_w;
+        vec![0.0, 0.0, mean_m.ln()]
+    }
+}
+
+impl GammaGamma {
+    /// One pass at log-parameters `y`: the log-likelihood, its gradient with respect to the
+    /// natural parameters (p, q, v) and, with `HESSIAN`, the upper triangle of their Hessian
+    /// (trigamma per frequency group; per row, derivatives of -(p x + q) ln(x m + v)).
+    fn pass<const HESSIAN: bool>(&self, y: &[f64], check: fn()) -> (f64, [f64; 3], [[f64; 3]; 3]) {
         let (p, q, v) = (y[0].exp(), y[1].exp(), y[2].exp());
         let w = self.total_w;
         // Terms that do not involve the per-row ln(x m + v).
         let mut ll = w * (q * v.ln() - ln_gamma(q)) + p * self.s_wx_lnmx - self.s_w_lnm;
-        let mut dp = self.s_wx_lnmx;
-        let mut dq = w * (v.ln() - digamma(q));
-        let mut dv = w * q / v;
+        let mut g = [self.s_wx_lnmx, w * (v.ln() - digamma(q)), w * q / v];
+        let mut h = [[0.0; 3]; 3];
+        if HESSIAN {
+            h[1][1] = -w * trigamma(q);
+            h[1][2] = w / v;
+            h[2][2] = -w * q / (v * v);
+        }
         for &(x, wx) in &self.groups {
             let dg_pxq = digamma(p * x + q);
             ll += wx * (ln_gamma(p * x + q) - ln_gamma(p * x));
-            dp += wx * x * (dg_pxq - digamma(p * x));
-            dq += wx * dg_pxq;
+            g[0] += wx * x * (dg_pxq - digamma(p * x));
+            g[1] += wx * dg_pxq;
+            if HESSIAN {
+                let tg_pxq = trigamma(p * x + q);
+                h[0][0] += wx * x * x * (tg_pxq - trigamma(p * x));
+                h[0][1] += wx * x * tg_pxq;
+                h[1][1] += wx * tg_pxq;
+            }
         }
         for (i, r) in self.rows.iter().enumerate() {
             if i % CHECK_EVERY == CHECK_EVERY - 1 {
@@ -88,56 +125,17 @@ impl Objective for GammaGamma {
             let l = xm_v.ln();
             let pxq = p * r.x + q;
             ll -= r.w * pxq * l;
-            dp -= r.w * r.x * l;
-            dq -= r.w * l;
-            dv -= r.w * pxq / xm_v;
-        }
-        grad[0] = dp * p;
-        grad[1] = dq * q;
-        grad[2] = dv * v;
-        ll
-    }
-
-    /// The closed form (trigamma per frequency group, three sums per row), in natural parameters
-    /// (p, q, v) first, then H_y = D H D + diag(theta * grad).
-    fn ll_hessian(&self, y: &[f64], check: fn()) -> Option<Vec<Vec<f64>>> {
-        let (p, q, v) = (y[0].exp(), y[1].exp(), y[2].exp());
-        let w = self.total_w;
-        let mut g = [self.s_wx_lnmx, w * (v.ln() - digamma(q)), w * q / v];
-        let mut h = [[0.0; 3]; 3];
-        h[1][1] = -w * trigamma(q);
-        h[1][2] = w / v;
-        h[2][2] = -w * q / (v * v);
-        for &(x, wx) in &self.groups {
-            let (dg_pxq, tg_pxq) = (digamma(p * x + q), trigamma(p * x + q));
-            g[0] += wx * x * (dg_pxq - digamma(p * x));
-            g[1] += wx * dg_pxq;
-            h[0][0] += wx * x * x * (tg_pxq - trigamma(p * x));
-            h[0][1] += wx * x * tg_pxq;
-            h[1][1] += wx * tg_pxq;
-        }
-        for (i, r) in self.rows.iter().enumerate() {
-            if i % CHECK_EVERY == CHECK_EVERY - 1 {
-                check();
-            }
-            let inv = 1.0 / (r.x * r.m + v);
-            let l = (r.x * r.m + v).ln();
-            let pxq = p * r.x + q;
             g[0] -= r.w * r.x * l;
             g[1] -= r.w * l;
-            g[2] -= r.w * pxq * inv;
-            h[0][2] -= r.w * r.x * inv;
-            h[1][2] -= r.w * inv;
-            h[2][2] += r.w * pxq * inv * inv;
+            g[2] -= r.w * pxq / xm_v;
+            if HESSIAN {
+                let inv = 1.0 / xm_v;
+                h[0][2] -= r.w * r.x * inv;
+                h[1][2] -= r.w * inv;
+                h[2][2] += r.w * pxq * inv * inv;
+            }
         }
-        Some(log_parameter_hessian([p, q, v], g, h))
-    }
-
-    /// v is in currency units (not rescaled, to keep lifetimes' penalty): its magnitude follows
-    /// the spend level.
-    fn typical_log(&self) -> Vec<f64> {
-        let mean_m = self.rows.iter().map(|r| r.w * r.m).sum::<f64>() / self.total_w;
-        vec![0.0, 0.0, mean_m.ln()]
+        (ll, g, h)
     }
 }
 
@@ -245,7 +243,7 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], o: &FitOptions) -> Result<Fit<GammaGam
 mod tests {
     use super::*;
     use crate::error::ClvError;
-    use crate::fit::testdata::{assert_rel, cdnow, cdnow_spend, check_gradient};
+    use crate::fit::testdata::{assert_rel, cdnow, cdnow_spend, check_gradient, check_hessian};
 
     #[test]
     fn cdnow_matches_lifetimes() {
@@ -316,14 +314,7 @@ mod tests {
         let obj = GammaGamma::new(&cdnow_spend());
         for p in [[6.25, 3.74, 15.44], [0.3, 1.2, 200.0], [40.0, 20.0, 0.5]] {
             let y: Vec<f64> = p.iter().map(|v: &f64| v.ln()).collect();
-            let h = obj.ll_hessian(&y, || {}).unwrap();
-            let fd = crate::optimize::hessian_fd(|y, g| obj.ll_grad(y, g, || {}), &y, 1e-5).unwrap();
-            let scale = fd.iter().flatten().fold(0.0_f64, |m, v| m.max(v.abs()));
-            for i in 0..3 {
-                for j in 0..3 {
-                    assert!((h[i][j] - fd[i][j]).abs() <= 1e-6 * scale, "H[{i}][{j}] at {p:?}: {} vs {}", h[i][j], fd[i][j]);
-                }
-            }
+            check_hessian(&obj, &y, 1e-6);
             check_gradient(&obj, &y, 1e-6);
         }
     }

@@ -739,6 +739,19 @@ pub(crate) mod testdata {
         }
     }
 
+    /// A closed-form Hessian (`ll_hessian`) against central differences of the analytic gradient,
+    /// every entry within `rel_tol` of the largest.
+    pub fn check_hessian(obj: &dyn super::Objective, y: &[f64], rel_tol: f64) {
+        let h = obj.ll_hessian(y, || {}).expect("closed-form Hessian");
+        let fd = crate::optimize::hessian_fd(|y, g| obj.ll_grad(y, g, || {}), y, 1e-5).unwrap();
+        let scale = fd.iter().flatten().fold(0.0_f64, |m, v| m.max(v.abs()));
+        for (i, (hr, fr)) in h.iter().zip(&fd).enumerate() {
+            for (j, (a, b)) in hr.iter().zip(fr).enumerate() {
+                assert!((a - b).abs() <= rel_tol * scale, "H[{i}][{j}] at {y:?}: {a} vs {b}");
+            }
+        }
+    }
+
     /// Seeded BG/NBD customers: lambda ~ Gamma(r, rate alpha), p ~ Beta(a, b), T ~ U(t_min, t_max);
     /// after each repeat purchase the customer drops out with probability p.
     pub fn simulate_bgnbd(
