@@ -46,8 +46,10 @@ unsafe fn state_in<T>(ctx: pg_sys::MemoryContext, value: T) -> Internal {
         let ptr = pg_sys::MemoryContextAlloc(ctx, std::mem::size_of::<T>().max(1)) as *mut T;
         ptr.write(value);
         if std::mem::needs_drop::<T>() {
-            let cb = pg_sys::MemoryContextAlloc(ctx, std::mem::size_of::<pg_sys::MemoryContextCallback>())
-                as *mut pg_sys::MemoryContextCallback;
+            let cb = pg_sys::MemoryContextAlloc(
+                ctx,
+                std::mem::size_of::<pg_sys::MemoryContextCallback>(),
+            ) as *mut pg_sys::MemoryContextCallback;
             (*cb).func = Some(drop_state::<T>);
             (*cb).arg = ptr as *mut c_void;
             pg_sys::MemoryContextRegisterResetCallback(ctx, cb);
@@ -57,7 +59,11 @@ unsafe fn state_in<T>(ctx: pg_sys::MemoryContext, value: T) -> Internal {
 }
 
 /// The state behind `state`, created with `init` on the first row.
-pub fn state_mut<T>(state: &mut Internal, fcinfo: pg_sys::FunctionCallInfo, init: impl FnOnce() -> T) -> &mut T {
+pub fn state_mut<T>(
+    state: &mut Internal,
+    fcinfo: pg_sys::FunctionCallInfo,
+    init: impl FnOnce() -> T,
+) -> &mut T {
     if !state.initialized() {
         *state = new_state(fcinfo, init());
     }

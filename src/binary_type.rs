@@ -47,25 +47,39 @@ macro_rules! binary_datum {
                 unsafe {
                     let v = ::pgrx::pg_sys::pg_detoast_datum_packed(datum.cast_mut_ptr());
                     let bytes = ::pgrx::varlena::varlena_to_byte_slice(v);
-                    Some($crate::errors::OrRaise::or_raise(<$t as $crate::binary_type::BinaryForm>::decode(bytes)))
+                    Some($crate::errors::OrRaise::or_raise(
+                        <$t as $crate::binary_type::BinaryForm>::decode(bytes),
+                    ))
                 }
             }
         }
 
         unsafe impl ::pgrx::datum::UnboxDatum for $t {
-            type As<'dat> = Self where Self: 'dat;
+            type As<'dat>
+                = Self
+            where
+                Self: 'dat;
             unsafe fn unbox<'dat>(datum: ::pgrx::datum::Datum<'dat>) -> Self::As<'dat>
             where
                 Self: 'dat,
             {
-                unsafe { <Self as ::pgrx::datum::FromDatum>::from_datum(::core::mem::transmute(datum), false).unwrap() }
+                unsafe {
+                    <Self as ::pgrx::datum::FromDatum>::from_datum(
+                        ::core::mem::transmute(datum),
+                        false,
+                    )
+                    .unwrap()
+                }
             }
         }
 
         unsafe impl<'fcx> ::pgrx::callconv::ArgAbi<'fcx> for $t {
             unsafe fn unbox_arg_unchecked(arg: ::pgrx::callconv::Arg<'_, 'fcx>) -> Self {
                 let index = arg.index();
-                unsafe { arg.unbox_arg_using_from_datum().unwrap_or_else(|| panic!("argument {index} must not be null")) }
+                unsafe {
+                    arg.unbox_arg_using_from_datum()
+                        .unwrap_or_else(|| panic!("argument {index} must not be null"))
+                }
             }
         }
     };

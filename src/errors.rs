@@ -8,7 +8,9 @@ use pgrx::{PgLogLevel, PgSqlErrorCode};
 pub fn raise(e: ClvError) -> ! {
     let (code, hint) = match &e {
         ClvError::InvalidParameter(_) => (PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, None),
-        ClvError::NoConvergence { hint, .. } => (PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, Some(hint.clone())),
+        ClvError::NoConvergence { hint, .. } => {
+            (PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, Some(hint.clone()))
+        }
         ClvError::Corrupt(_) => (PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION, None),
     };
     let mut report = ErrorReport::new(code, e.to_string(), "clv_ext");

@@ -20,7 +20,12 @@ fn invalid(msg: String) -> ! {
 }
 
 /// The (frequency, recency) histories of the grid, in frequency then recency order.
-fn histories(tenure: f64, max_frequency: i32, max_recency: f64, recency_steps: i32) -> impl Iterator<Item = (i32, f64)> {
+fn histories(
+    tenure: f64,
+    max_frequency: i32,
+    max_recency: f64,
+    recency_steps: i32,
+) -> impl Iterator<Item = (i32, f64)> {
     if !(tenure.is_finite() && tenure >= 0.0) {
         invalid(format!("tenure must be a finite number >= 0, got {tenure}"));
     }
@@ -28,7 +33,9 @@ fn histories(tenure: f64, max_frequency: i32, max_recency: f64, recency_steps: i
         invalid(format!("max_frequency must be >= 0, got {max_frequency}"));
     }
     if !(max_recency.is_finite() && max_recency >= 0.0) {
-        invalid(format!("max_recency must be a finite number >= 0, got {max_recency}"));
+        invalid(format!(
+            "max_recency must be a finite number >= 0, got {max_recency}"
+        ));
     }
     if recency_steps < 1 {
         invalid(format!("recency_steps must be >= 1, got {recency_steps}"));
@@ -43,7 +50,11 @@ fn histories(tenure: f64, max_frequency: i32, max_recency: f64, recency_steps: i
     }
     (0..=max_frequency).flat_map(move |f| {
         (0..=recency_steps).filter_map(move |i| {
-            let r = if i == recency_steps { max_recency } else { max_recency * i as f64 / recency_steps as f64 };
+            let r = if i == recency_steps {
+                max_recency
+            } else {
+                max_recency * i as f64 / recency_steps as f64
+            };
             (r <= tenure && (f > 0 || i == 0)).then_some((f, r))
         })
     })
@@ -54,27 +65,73 @@ macro_rules! grids {
         /// Expected purchases in the next `t` periods over the (frequency, recency) grid, for a
         /// customer of age `tenure`.
         #[pg_extern(immutable, strict, parallel_safe, name = "expected_purchases_grid")]
-        fn $ep(model: $t, t: f64, tenure: f64, max_frequency: i32, max_recency: f64, recency_steps: default!(i32, 20)) -> TableIterator<'static, (name!(frequency, i32), name!(recency, f64), name!(expected_purchases, f64))> {
+        fn $ep(
+            model: $t,
+            t: f64,
+            tenure: f64,
+            max_frequency: i32,
+            max_recency: f64,
+            recency_steps: default!(i32, 20),
+        ) -> TableIterator<
+            'static,
+            (
+                name!(frequency, i32),
+                name!(recency, f64),
+                name!(expected_purchases, f64),
+            ),
+        > {
             let p = *model.params();
             let cells = histories(tenure, max_frequency, max_recency, recency_steps);
             // Checked once here, so an invalid horizon fails even when the grid is empty.
-            p.conditional_expected_purchases(t, 0.0, 0.0, tenure).or_raise();
+            p.conditional_expected_purchases(t, 0.0, 0.0, tenure)
+                .or_raise();
             TableIterator::new(cells.map(move |(f, r)| {
-                (f, r, p.conditional_expected_purchases(t, f as f64, r, tenure).or_raise())
+                (
+                    f,
+                    r,
+                    p.conditional_expected_purchases(t, f as f64, r, tenure)
+                        .or_raise(),
+                )
             }))
         }
 
         /// P(alive) over the (frequency, recency) grid, for a customer of age `tenure`.
         #[pg_extern(immutable, strict, parallel_safe, name = "p_alive_grid")]
-        fn $pa(model: $t, tenure: f64, max_frequency: i32, max_recency: f64, recency_steps: default!(i32, 20)) -> TableIterator<'static, (name!(frequency, i32), name!(recency, f64), name!(p_alive, f64))> {
+        fn $pa(
+            model: $t,
+            tenure: f64,
+            max_frequency: i32,
+            max_recency: f64,
+            recency_steps: default!(i32, 20),
+        ) -> TableIterator<
+            'static,
+            (
+                name!(frequency, i32),
+                name!(recency, f64),
+                name!(p_alive, f64),
+            ),
+        > {
             let p = *model.params();
-            TableIterator::new(histories(tenure, max_frequency, max_recency, recency_steps).map(move |(f, r)| {
-                (f, r, p.p_alive(f as f64, r, tenure).or_raise())
-            }))
+            TableIterator::new(
+                histories(tenure, max_frequency, max_recency, recency_steps)
+                    .map(move |(f, r)| (f, r, p.p_alive(f as f64, r, tenure).or_raise())),
+            )
         }
     };
 }
 
-grids!(bgnbd_model, bgnbd_expected_purchases_grid, bgnbd_p_alive_grid);
-grids!(pareto_nbd_model, pareto_nbd_expected_purchases_grid, pareto_nbd_p_alive_grid);
-grids!(mbgnbd_model, mbgnbd_expected_purchases_grid, mbgnbd_p_alive_grid);
+grids!(
+    bgnbd_model,
+    bgnbd_expected_purchases_grid,
+    bgnbd_p_alive_grid
+);
+grids!(
+    pareto_nbd_model,
+    pareto_nbd_expected_purchases_grid,
+    pareto_nbd_p_alive_grid
+);
+grids!(
+    mbgnbd_model,
+    mbgnbd_expected_purchases_grid,
+    mbgnbd_p_alive_grid
+);

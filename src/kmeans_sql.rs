@@ -89,16 +89,23 @@ pub struct Decoded {
 }
 
 fn parse(text: &[u8]) -> Result<Decoded, ClvError> {
-    let stored: StoredKMeans =
-        serde_json::from_slice(text).map_err(|e| ClvError::InvalidParameter(format!("invalid kmeans_model: {e}")))?;
+    let stored: StoredKMeans = serde_json::from_slice(text)
+        .map_err(|e| ClvError::InvalidParameter(format!("invalid kmeans_model: {e}")))?;
     if stored.version != KMEANS_VERSION {
-        return Err(ClvError::InvalidParameter(format!("kmeans_model version {} is not supported by this release", stored.version)));
+        return Err(ClvError::InvalidParameter(format!(
+            "kmeans_model version {} is not supported by this release",
+            stored.version
+        )));
     }
     if stored.model != "kmeans" {
-        return Err(ClvError::InvalidParameter(format!("a {} model is not a kmeans_model", stored.model)));
+        return Err(ClvError::InvalidParameter(format!(
+            "a {} model is not a kmeans_model",
+            stored.model
+        )));
     }
     let math = stored.to_math();
-    math.validate().map_err(|e| ClvError::InvalidParameter(e.to_string()))?;
+    math.validate()
+        .map_err(|e| ClvError::InvalidParameter(e.to_string()))?;
     Ok(Decoded { stored, math })
 }
 
@@ -117,7 +124,12 @@ impl BinaryForm for kmeans_model {
         thread_local! {
             static LAST: std::cell::RefCell<Option<(Vec<u8>, Arc<Decoded>)>> = const { std::cell::RefCell::new(None) };
         }
-        if let Some(hit) = LAST.with(|c| c.borrow().as_ref().filter(|(b, _)| b.as_slice() == bytes).map(|(_, m)| m.clone())) {
+        if let Some(hit) = LAST.with(|c| {
+            c.borrow()
+                .as_ref()
+                .filter(|(b, _)| b.as_slice() == bytes)
+                .map(|(_, m)| m.clone())
+        }) {
             return Ok(kmeans_model(hit));
         }
         let m = Arc::new(parse(bytes).map_err(|e| ClvError::Corrupt(e.to_string()))?);
@@ -132,7 +144,10 @@ impl InOutFuncs for kmeans_model {
     fn input(input: &CStr) -> Self {
         match parse(input.to_bytes()) {
             Ok(d) => kmeans_model(Arc::new(d)),
-            Err(e) => raise_code(PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION, e.to_string()),
+            Err(e) => raise_code(
+                PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+                e.to_string(),
+            ),
         }
     }
     fn output(&self, buffer: &mut StringInfo) {
@@ -145,7 +160,12 @@ fn invalid(msg: String) -> ! {
 }
 
 fn not_null<T>(v: Option<T>, what: &str) -> T {
-    v.unwrap_or_else(|| raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("{what} must not be NULL")))
+    v.unwrap_or_else(|| {
+        raise_code(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{what} must not be NULL"),
+        )
+    })
 }
 
 /// Rows of features collected by `kmeans_fit` and `kmeans_k_sweep`, plus the aggregate's
@@ -174,7 +194,10 @@ impl RowsState {
         if self.d == 0 {
             self.d = d;
         } else if self.d != d {
-            invalid(format!("every features array must have the same length: got {d}, earlier rows have {}", self.d));
+            invalid(format!(
+                "every features array must have the same length: got {d}, earlier rows have {}",
+                self.d
+            ));
         }
     }
 
@@ -202,8 +225,18 @@ impl RowsState {
     /// Rows in lexicographic order, so the fit does not depend on the arrival order.
     fn sorted_rows(&self) -> Vec<Vec<f64>> {
         pgrx::check_for_interrupts!();
-        let mut rows: Vec<Vec<f64>> = self.data.chunks_exact(self.d).map(<[f64]>::to_vec).collect();
-        rows.sort_unstable_by(|a, b| a.iter().zip(b).map(|(x, y)| x.total_cmp(y)).find(|o| o.is_ne()).unwrap_or(std::cmp::Ordering::Equal));
+        let mut rows: Vec<Vec<f64>> = self
+            .data
+            .chunks_exact(self.d)
+            .map(<[f64]>::to_vec)
+            .collect();
+        rows.sort_unstable_by(|a, b| {
+            a.iter()
+                .zip(b)
+                .map(|(x, y)| x.total_cmp(y))
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
         pgrx::check_for_interrupts!();
         rows
     }
@@ -225,14 +258,21 @@ impl RowsState {
     }
 
     fn decode(b: &[u8]) -> RowsState {
-        let corrupt = || raise_code(PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION, "corrupt K-means state");
+        let corrupt = || {
+            raise_code(
+                PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+                "corrupt K-means state",
+            )
+        };
         if b.len() < 42 || b[0] != 1 {
             corrupt();
         }
         let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         let d = u(26) as usize;
         let len = u(34) as usize;
-        if len.checked_mul(8).and_then(|x| x.checked_add(42)) != Some(b.len()) || !len.is_multiple_of(d) {
+        if len.checked_mul(8).and_then(|x| x.checked_add(42)) != Some(b.len())
+            || !len.is_multiple_of(d)
+        {
             corrupt();
         }
         let params = (b[1] == 1).then(|| [u(2) as i64, u(10) as i64, u(18) as i64]);
@@ -246,7 +286,12 @@ fn rows_state(state: &Internal) -> Option<&RowsState> {
 }
 
 /// A row with a NULL array or a NULL element is skipped.
-fn add_row(mut state: Internal, fcinfo: pg_sys::FunctionCallInfo, features: Option<Vec<Option<f64>>>, params: [i64; 3]) -> Internal {
+fn add_row(
+    mut state: Internal,
+    fcinfo: pg_sys::FunctionCallInfo,
+    features: Option<Vec<Option<f64>>>,
+    params: [i64; 3],
+) -> Internal {
     let s = state_mut(&mut state, fcinfo, RowsState::default);
     s.set_params(params);
     if let Some(row) = features.and_then(|f| f.into_iter().collect::<Option<Vec<f64>>>()) {
@@ -268,7 +313,9 @@ fn kmeans_rows_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCal
         (_, None) => a,
         (false, Some(b)) => new_state(fcinfo, b.clone()),
         (true, Some(b)) => {
-            unsafe { a.get_mut::<RowsState>() }.expect("checked").merge(b);
+            unsafe { a.get_mut::<RowsState>() }
+                .expect("checked")
+                .merge(b);
             a
         }
     }
@@ -276,7 +323,9 @@ fn kmeans_rows_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCal
 
 #[pg_extern(immutable, strict, parallel_safe)]
 fn kmeans_rows_serialize(state: Internal) -> Vec<u8> {
-    rows_state(&state).map(RowsState::encode).unwrap_or_default()
+    rows_state(&state)
+        .map(RowsState::encode)
+        .unwrap_or_default()
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
@@ -290,21 +339,41 @@ fn fit_params(k: Option<i32>, seed: Option<i64>, value_feature: Option<i32>) -> 
     let vf = match value_feature {
         None => 0, // the last feature
         Some(v) if v >= 1 => v as i64,
-        Some(v) => invalid(format!("value_feature is the 1-based index of a feature and must be >= 1, got {v}")),
+        Some(v) => invalid(format!(
+            "value_feature is the 1-based index of a feature and must be >= 1, got {v}"
+        )),
     };
     [k, seed, vf]
 }
 
 #[pg_extern(immutable, parallel_safe, name = "kmeans_fit_trans")]
-fn kmeans_fit_trans(state: Internal, features: Option<Vec<Option<f64>>>, k: Option<i32>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+fn kmeans_fit_trans(
+    state: Internal,
+    features: Option<Vec<Option<f64>>>,
+    k: Option<i32>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
     add_row(state, fcinfo, features, fit_params(k, Some(1), None))
 }
 #[pg_extern(immutable, parallel_safe, name = "kmeans_fit_trans")]
-fn kmeans_fit_trans_s(state: Internal, features: Option<Vec<Option<f64>>>, k: Option<i32>, seed: Option<i64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+fn kmeans_fit_trans_s(
+    state: Internal,
+    features: Option<Vec<Option<f64>>>,
+    k: Option<i32>,
+    seed: Option<i64>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
     add_row(state, fcinfo, features, fit_params(k, seed, None))
 }
 #[pg_extern(immutable, parallel_safe, name = "kmeans_fit_trans")]
-fn kmeans_fit_trans_sv(state: Internal, features: Option<Vec<Option<f64>>>, k: Option<i32>, seed: Option<i64>, value_feature: Option<i32>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+fn kmeans_fit_trans_sv(
+    state: Internal,
+    features: Option<Vec<Option<f64>>>,
+    k: Option<i32>,
+    seed: Option<i64>,
+    value_feature: Option<i32>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
     let vf = not_null(value_feature, "value_feature");
     add_row(state, fcinfo, features, fit_params(k, seed, Some(vf)))
 }
@@ -319,7 +388,10 @@ fn kmeans_fit_final(state: Internal) -> Option<kmeans_model> {
     }
     let vf = if vf == 0 { s.d } else { vf as usize };
     if vf > s.d {
-        invalid(format!("value_feature must be between 1 and the number of features ({}), got {vf}", s.d));
+        invalid(format!(
+            "value_feature must be between 1 and the number of features ({}), got {vf}",
+            s.d
+        ));
     }
     let rows = s.sorted_rows();
     let fit = fit_kmeans(&rows, k as usize, seed as u64, vf - 1).or_raise();
@@ -332,17 +404,32 @@ fn sweep_params(k_min: Option<i32>, k_max: Option<i32>, seed: Option<i64>) -> [i
     let k_min = check_k(not_null(k_min, "k_min"), "k_min");
     let k_max = check_k(not_null(k_max, "k_max"), "k_max");
     if k_min > k_max {
-        invalid(format!("k_min must not exceed k_max, got {k_min} > {k_max}"));
+        invalid(format!(
+            "k_min must not exceed k_max, got {k_min} > {k_max}"
+        ));
     }
     [k_min, k_max, not_null(seed, "seed")]
 }
 
 #[pg_extern(immutable, parallel_safe, name = "kmeans_k_sweep_trans")]
-fn kmeans_k_sweep_trans(state: Internal, features: Option<Vec<Option<f64>>>, k_min: Option<i32>, k_max: Option<i32>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+fn kmeans_k_sweep_trans(
+    state: Internal,
+    features: Option<Vec<Option<f64>>>,
+    k_min: Option<i32>,
+    k_max: Option<i32>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
     add_row(state, fcinfo, features, sweep_params(k_min, k_max, Some(1)))
 }
 #[pg_extern(immutable, parallel_safe, name = "kmeans_k_sweep_trans")]
-fn kmeans_k_sweep_trans_s(state: Internal, features: Option<Vec<Option<f64>>>, k_min: Option<i32>, k_max: Option<i32>, seed: Option<i64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+fn kmeans_k_sweep_trans_s(
+    state: Internal,
+    features: Option<Vec<Option<f64>>>,
+    k_min: Option<i32>,
+    k_max: Option<i32>,
+    seed: Option<i64>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
     add_row(state, fcinfo, features, sweep_params(k_min, k_max, seed))
 }
 
@@ -423,7 +510,19 @@ CREATE AGGREGATE kmeans_k_sweep(features double precision[], k_min integer, k_ma
 );
 "#,
     name = "kmeans_aggregates",
-    requires = [kmeans_model, kmeans_fit_trans, kmeans_fit_trans_s, kmeans_fit_trans_sv, kmeans_fit_final, kmeans_k_sweep_trans, kmeans_k_sweep_trans_s, kmeans_k_sweep_final, kmeans_rows_combine, kmeans_rows_serialize, kmeans_rows_deserialize]
+    requires = [
+        kmeans_model,
+        kmeans_fit_trans,
+        kmeans_fit_trans_s,
+        kmeans_fit_trans_sv,
+        kmeans_fit_final,
+        kmeans_k_sweep_trans,
+        kmeans_k_sweep_trans_s,
+        kmeans_k_sweep_final,
+        kmeans_rows_combine,
+        kmeans_rows_serialize,
+        kmeans_rows_deserialize
+    ]
 );
 
 /// Cluster (1..k, k = the most valuable) of one customer: the nearest centroid in the model's
@@ -437,16 +536,39 @@ fn kmeans_assign(model: kmeans_model, features: Vec<Option<f64>>) -> Option<i32>
 /// The clusters of a model: number (1..k, ascending value), fitting rows assigned, centroid in the
 /// original units.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn kmeans_centroids(model: kmeans_model) -> TableIterator<'static, (name!(cluster, i32), name!(size, i64), name!(centroid, Vec<f64>))> {
+fn kmeans_centroids(
+    model: kmeans_model,
+) -> TableIterator<
+    'static,
+    (
+        name!(cluster, i32),
+        name!(size, i64),
+        name!(centroid, Vec<f64>),
+    ),
+> {
     let s = &model.0.stored;
-    let rows: Vec<(i32, i64, Vec<f64>)> =
-        s.centroids.iter().zip(&s.sizes).enumerate().map(|(i, (c, n))| (i as i32 + 1, *n as i64, c.clone())).collect();
+    let rows: Vec<(i32, i64, Vec<f64>)> = s
+        .centroids
+        .iter()
+        .zip(&s.sizes)
+        .enumerate()
+        .map(|(i, (c, n))| (i as i32 + 1, *n as i64, c.clone()))
+        .collect();
     TableIterator::new(rows)
 }
 
 /// The rows of a `kmeans_k_sweep` result.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn kmeans_k_sweep_rows(sweep: JsonB) -> TableIterator<'static, (name!(k, i32), name!(inertia, f64), name!(silhouette, Option<f64>))> {
+fn kmeans_k_sweep_rows(
+    sweep: JsonB,
+) -> TableIterator<
+    'static,
+    (
+        name!(k, i32),
+        name!(inertia, f64),
+        name!(silhouette, Option<f64>),
+    ),
+> {
     fn bad() -> ! {
         invalid("not a kmeans_k_sweep result: expected an array of {\"k\", \"inertia\", \"silhouette\"} objects".into())
     }
@@ -454,8 +576,15 @@ fn kmeans_k_sweep_rows(sweep: JsonB) -> TableIterator<'static, (name!(k, i32), n
     let rows: Vec<(i32, f64, Option<f64>)> = items
         .iter()
         .map(|p| {
-            let k = p.get("k").and_then(serde_json::Value::as_i64).and_then(|k| i32::try_from(k).ok()).unwrap_or_else(|| bad());
-            let inertia = p.get("inertia").and_then(serde_json::Value::as_f64).unwrap_or_else(|| bad());
+            let k = p
+                .get("k")
+                .and_then(serde_json::Value::as_i64)
+                .and_then(|k| i32::try_from(k).ok())
+                .unwrap_or_else(|| bad());
+            let inertia = p
+                .get("inertia")
+                .and_then(serde_json::Value::as_f64)
+                .unwrap_or_else(|| bad());
             let silhouette = match p.get("silhouette") {
                 None | Some(serde_json::Value::Null) => None,
                 Some(v) => Some(v.as_f64().unwrap_or_else(|| bad())),

@@ -3,8 +3,6 @@
 //! This crate is the thin SQL layer: it converts SQL values into `clv_math` types, calls the maths,
 //! and turns `ClvError`s into SQLSTATEs (all in `errors.rs`). The maths lives in `crates/clv-math`.
 
-
-
 pgrx::pg_module_magic!();
 
 mod agg_state;
@@ -15,9 +13,9 @@ mod errors;
 mod grids;
 mod kmeans_sql;
 mod model_fit;
-mod pipeline;
 mod models;
 mod named_segments;
+mod pipeline;
 mod rfm_aggregate;
 mod rfm_scores;
 mod rfm_summary;

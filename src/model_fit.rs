@@ -12,10 +12,10 @@ use crate::agg_state::{new_state, new_transient_state, state_mut};
 use crate::errors::{raise_code, OrRaise};
 use crate::models::*;
 use crate::v1::{arg, arg_f64, function_info_v1, return_internal};
+use clv_math::fit::patterns::PatternCounts;
 use clv_math::fit::{self, CustomerRow, FitOptions, SpendRow};
 use pgrx::prelude::*;
 use pgrx::{Internal, PgSqlErrorCode};
-use clv_math::fit::patterns::PatternCounts;
 use std::sync::Arc;
 
 #[derive(Default, Clone)]
@@ -27,14 +27,23 @@ pub struct FitState {
 impl FitState {
     fn add(&mut self, key: [f64; 3], weight: f64, penalizer: Option<f64>) {
         if !(weight.is_finite() && weight > 0.0) {
-            raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("weight must be a finite number > 0, got {weight}"));
+            raise_code(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("weight must be a finite number > 0, got {weight}"),
+            );
         }
         if let Some(p) = penalizer {
             if !(p.is_finite() && p >= 0.0) {
-                raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("penalizer must be a finite number >= 0, got {p}"));
+                raise_code(
+                    PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                    format!("penalizer must be a finite number >= 0, got {p}"),
+                );
             }
             match self.penalizer {
-                Some(q) if q != p => raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "the penalizer must be the same for every row"),
+                Some(q) if q != p => raise_code(
+                    PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                    "the penalizer must be the same for every row",
+                ),
                 _ => self.penalizer = Some(p),
             }
         }
@@ -47,7 +56,10 @@ impl FitState {
         self.rows.merge(&mut other.rows);
         if let Some(p) = other.penalizer {
             if matches!(self.penalizer, Some(q) if q != p) {
-                raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "the penalizer must be the same for every row");
+                raise_code(
+                    PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                    "the penalizer must be the same for every row",
+                );
             }
             self.penalizer = Some(p);
         }
@@ -57,11 +69,17 @@ impl FitState {
     fn sorted<R>(&mut self, row: impl Fn([f64; 3], f64) -> R) -> Vec<R> {
         let mut v: Vec<([u64; 3], f64)> = self.rows.entries().collect();
         v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        v.into_iter().map(|(k, w)| row(k.map(f64::from_bits), w)).collect()
+        v.into_iter()
+            .map(|(k, w)| row(k.map(f64::from_bits), w))
+            .collect()
     }
 
     fn options(&self) -> FitOptions {
-        FitOptions { penalizer: self.penalizer.unwrap_or(0.0), check: check_interrupts, ..FitOptions::default() }
+        FitOptions {
+            penalizer: self.penalizer.unwrap_or(0.0),
+            check: check_interrupts,
+            ..FitOptions::default()
+        }
     }
 
     // Layout: version u8, has_penalizer u8, penalizer f64, n u64, n x (3 x u64 key, f64 weight).
@@ -82,7 +100,12 @@ impl FitState {
     }
 
     fn decode(b: &[u8]) -> FitState {
-        let corrupt = || raise_code(PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION, "corrupt model-fit state");
+        let corrupt = || {
+            raise_code(
+                PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+                "corrupt model-fit state",
+            )
+        };
         if b.len() < 18 || b[0] != 1 {
             corrupt();
         }
@@ -117,10 +140,25 @@ fn fit_state_mut(state: &mut Internal) -> Option<&mut FitState> {
     unsafe { state.get_mut::<FitState>() }
 }
 
-fn add_row(mut state: Internal, fcinfo: pg_sys::FunctionCallInfo, key: [Option<f64>; 3], weight: Option<Option<f64>>, penalizer: Option<Option<f64>>) -> Internal {
+fn add_row(
+    mut state: Internal,
+    fcinfo: pg_sys::FunctionCallInfo,
+    key: [Option<f64>; 3],
+    weight: Option<Option<f64>>,
+    penalizer: Option<Option<f64>>,
+) -> Internal {
     // Rows with a NULL input (e.g. customers without a summary) are skipped.
-    let ([Some(a), Some(b), Some(c)], Some(w)) = (key, weight.unwrap_or(Some(1.0))) else { return state };
-    let penalizer = penalizer.map(|p| p.unwrap_or_else(|| raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "penalizer must not be NULL")));
+    let ([Some(a), Some(b), Some(c)], Some(w)) = (key, weight.unwrap_or(Some(1.0))) else {
+        return state;
+    };
+    let penalizer = penalizer.map(|p| {
+        p.unwrap_or_else(|| {
+            raise_code(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "penalizer must not be NULL",
+            )
+        })
+    });
     state_mut(&mut state, fcinfo, FitState::default).add([a, b, c], w, penalizer);
     state
 }
@@ -131,7 +169,9 @@ fn clv_fit_combine(mut a: Internal, mut b: Internal, fcinfo: pg_sys::FunctionCal
         (_, None) => a,
         (false, Some(b)) => new_state(fcinfo, b.clone()),
         (true, Some(b)) => {
-            unsafe { a.get_mut::<FitState>() }.expect("checked").merge(b);
+            unsafe { a.get_mut::<FitState>() }
+                .expect("checked")
+                .merge(b);
             a
         }
     }
@@ -139,7 +179,9 @@ fn clv_fit_combine(mut a: Internal, mut b: Internal, fcinfo: pg_sys::FunctionCal
 
 #[pg_extern(immutable, strict, parallel_safe)]
 fn clv_fit_serialize(mut state: Internal) -> Vec<u8> {
-    fit_state_mut(&mut state).map(FitState::encode).unwrap_or_default()
+    fit_state_mut(&mut state)
+        .map(FitState::encode)
+        .unwrap_or_default()
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
@@ -169,7 +211,13 @@ unsafe fn fit_transition<const KEY: usize>(fcinfo: pg_sys::FunctionCallInfo) -> 
         }
         let weight = (nargs > KEY + 1).then(|| arg_f64(fcinfo, KEY + 1));
         let penalizer = (nargs > KEY + 2).then(|| arg_f64(fcinfo, KEY + 2));
-        let state = add_row(Internal::from(arg(fcinfo, 0)), fcinfo, key, weight, penalizer);
+        let state = add_row(
+            Internal::from(arg(fcinfo, 0)),
+            fcinfo,
+            key,
+            weight,
+            penalizer,
+        );
         return_internal(fcinfo, state)
     }
 }
@@ -197,17 +245,52 @@ macro_rules! fit_final {
         fn $final(mut state: Internal) -> Option<$model> {
             let s = fit_state_mut(&mut state)?;
             let f = $fit(&$rows(s), &s.options()).or_raise();
-            Some($model(Arc::new(Stored::from_fit($kind, f, s.rows.len() as u64, s.penalizer.unwrap_or(0.0)))))
+            Some($model(Arc::new(Stored::from_fit(
+                $kind,
+                f,
+                s.rows.len() as u64,
+                s.penalizer.unwrap_or(0.0),
+            ))))
         }
     };
 }
 
-fit_final!(bgnbd_fit_final, bgnbd_model, fit::fit_bgnbd, customer_rows, "bgnbd");
-fit_final!(pareto_nbd_fit_final, pareto_nbd_model, fit::fit_paretonbd, customer_rows, "pareto_nbd");
-fit_final!(mbgnbd_fit_final, mbgnbd_model, fit::fit_mbgnbd, customer_rows, "mbgnbd");
-fit_final!(bgbb_fit_final, bgbb_model, fit::fit_bgbb, customer_rows, "bgbb");
+fit_final!(
+    bgnbd_fit_final,
+    bgnbd_model,
+    fit::fit_bgnbd,
+    customer_rows,
+    "bgnbd"
+);
+fit_final!(
+    pareto_nbd_fit_final,
+    pareto_nbd_model,
+    fit::fit_paretonbd,
+    customer_rows,
+    "pareto_nbd"
+);
+fit_final!(
+    mbgnbd_fit_final,
+    mbgnbd_model,
+    fit::fit_mbgnbd,
+    customer_rows,
+    "mbgnbd"
+);
+fit_final!(
+    bgbb_fit_final,
+    bgbb_model,
+    fit::fit_bgbb,
+    customer_rows,
+    "bgbb"
+);
 // Gamma-Gamma rows have two columns; the third key is a constant so all fits share one state type.
-fit_final!(gamma_gamma_fit_final, gamma_gamma_model, fit::fit_gamma_gamma, spend_rows, "gamma_gamma");
+fit_final!(
+    gamma_gamma_fit_final,
+    gamma_gamma_model,
+    fit::fit_gamma_gamma,
+    spend_rows,
+    "gamma_gamma"
+);
 
 extension_sql!(
     r#"
@@ -395,5 +478,14 @@ CREATE AGGREGATE gamma_gamma_fit(frequency double precision, monetary_value doub
 );
 "#,
     name = "fit_aggregates",
-    requires = [bgnbd_fit_final, pareto_nbd_fit_final, mbgnbd_fit_final, bgbb_fit_final, gamma_gamma_fit_final, clv_fit_combine, clv_fit_serialize, clv_fit_deserialize]
+    requires = [
+        bgnbd_fit_final,
+        pareto_nbd_fit_final,
+        mbgnbd_fit_final,
+        bgbb_fit_final,
+        gamma_gamma_fit_final,
+        clv_fit_combine,
+        clv_fit_serialize,
+        clv_fit_deserialize
+    ]
 );

@@ -9,7 +9,9 @@
 use crate::binary_type::{binary_datum, BinaryForm};
 use crate::errors::raise_code;
 use clv_math::fit::Fit;
-use clv_math::{BgBbParams, BgNbdParams, ClvError, GammaGammaParams, MbgNbdParams, ModelParams, ParetoNbdParams};
+use clv_math::{
+    BgBbParams, BgNbdParams, ClvError, GammaGammaParams, MbgNbdParams, ModelParams, ParetoNbdParams,
+};
 use pgrx::prelude::*;
 use pgrx::{InOutFuncs, PgSqlErrorCode, StringInfo};
 use serde::{Deserialize, Serialize};
@@ -70,14 +72,23 @@ impl<P: ModelParams + Serialize> Stored<P> {
     }
 }
 
-fn parse<P: for<'de> Deserialize<'de> + ModelParams>(kind: &str, text: &[u8]) -> Result<Stored<P>, ClvError> {
+fn parse<P: for<'de> Deserialize<'de> + ModelParams>(
+    kind: &str,
+    text: &[u8],
+) -> Result<Stored<P>, ClvError> {
     let s: Stored<P> = serde_json::from_slice(text)
         .map_err(|e| ClvError::InvalidParameter(format!("invalid {kind}_model: {e}")))?;
     if s.version != MODEL_VERSION {
-        return Err(ClvError::InvalidParameter(format!("{kind}_model version {} is not supported by this release", s.version)));
+        return Err(ClvError::InvalidParameter(format!(
+            "{kind}_model version {} is not supported by this release",
+            s.version
+        )));
     }
     if s.model != kind {
-        return Err(ClvError::InvalidParameter(format!("a {} model is not a {kind}_model", s.model)));
+        return Err(ClvError::InvalidParameter(format!(
+            "a {} model is not a {kind}_model",
+            s.model
+        )));
     }
     s.params.validate()?;
     Ok(s)
@@ -140,11 +151,41 @@ macro_rules! model_type {
     };
 }
 
-model_type!(bgnbd_model, BgNbdParams, "bgnbd", "bgnbd_model", bgnbd_model_from(r, alpha, a, b));
-model_type!(pareto_nbd_model, ParetoNbdParams, "pareto_nbd", "pareto_nbd_model", pareto_nbd_model_from(r, alpha, s, beta));
-model_type!(mbgnbd_model, MbgNbdParams, "mbgnbd", "mbgnbd_model", mbgnbd_model_from(r, alpha, a, b));
-model_type!(bgbb_model, BgBbParams, "bgbb", "bgbb_model", bgbb_model_from(alpha, beta, gamma, delta));
-model_type!(gamma_gamma_model, GammaGammaParams, "gamma_gamma", "gamma_gamma_model", gamma_gamma_model_from(p, q, v));
+model_type!(
+    bgnbd_model,
+    BgNbdParams,
+    "bgnbd",
+    "bgnbd_model",
+    bgnbd_model_from(r, alpha, a, b)
+);
+model_type!(
+    pareto_nbd_model,
+    ParetoNbdParams,
+    "pareto_nbd",
+    "pareto_nbd_model",
+    pareto_nbd_model_from(r, alpha, s, beta)
+);
+model_type!(
+    mbgnbd_model,
+    MbgNbdParams,
+    "mbgnbd",
+    "mbgnbd_model",
+    mbgnbd_model_from(r, alpha, a, b)
+);
+model_type!(
+    bgbb_model,
+    BgBbParams,
+    "bgbb",
+    "bgbb_model",
+    bgbb_model_from(alpha, beta, gamma, delta)
+);
+model_type!(
+    gamma_gamma_model,
+    GammaGammaParams,
+    "gamma_gamma",
+    "gamma_gamma_model",
+    gamma_gamma_model_from(p, q, v)
+);
 
 extension_sql!(
     r#"
@@ -155,5 +196,11 @@ CREATE CAST (bgbb_model AS jsonb) WITH INOUT;
 CREATE CAST (gamma_gamma_model AS jsonb) WITH INOUT;
 "#,
     name = "model_casts",
-    requires = [bgnbd_model, pareto_nbd_model, mbgnbd_model, bgbb_model, gamma_gamma_model]
+    requires = [
+        bgnbd_model,
+        pareto_nbd_model,
+        mbgnbd_model,
+        bgbb_model,
+        gamma_gamma_model
+    ]
 );

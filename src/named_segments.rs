@@ -11,7 +11,12 @@ use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
 fn threshold(v: Option<f64>, name: &str) -> f64 {
-    v.unwrap_or_else(|| raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("{name} must not be NULL")))
+    v.unwrap_or_else(|| {
+        raise_code(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{name} must not be NULL"),
+        )
+    })
 }
 
 /// Not STRICT because `discount_share` may be NULL (no discount data: the Discount Seekers rule is
@@ -35,14 +40,23 @@ fn clv_named_segment(
     silent_min_expected_purchases_rank: default!(Option<f64>, 0.5),
 ) -> Option<&'static str> {
     let rules = SegmentRules {
-        at_risk_min_past_value_rank: threshold(at_risk_min_past_value_rank, "at_risk_min_past_value_rank"),
+        at_risk_min_past_value_rank: threshold(
+            at_risk_min_past_value_rank,
+            "at_risk_min_past_value_rank",
+        ),
         at_risk_max_p_alive: threshold(at_risk_max_p_alive, "at_risk_max_p_alive"),
         champion_min_clv_rank: threshold(champion_min_clv_rank, "champion_min_clv_rank"),
         champion_min_p_alive: threshold(champion_min_p_alive, "champion_min_p_alive"),
         discount_min_share: threshold(discount_min_share, "discount_min_share"),
-        silent_max_past_value_rank: threshold(silent_max_past_value_rank, "silent_max_past_value_rank"),
+        silent_max_past_value_rank: threshold(
+            silent_max_past_value_rank,
+            "silent_max_past_value_rank",
+        ),
         silent_min_p_alive: threshold(silent_min_p_alive, "silent_min_p_alive"),
-        silent_min_expected_purchases_rank: threshold(silent_min_expected_purchases_rank, "silent_min_expected_purchases_rank"),
+        silent_min_expected_purchases_rank: threshold(
+            silent_min_expected_purchases_rank,
+            "silent_min_expected_purchases_rank",
+        ),
     };
     // Thresholds are checked even when an input is NULL, so a bad call fails on every row.
     rules.validate().or_raise();

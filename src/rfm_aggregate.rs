@@ -72,7 +72,10 @@ fn ts_usecs(kind: TsKind, d: pg_sys::Datum) -> i64 {
         TsKind::Timestamp => d.value() as i64,
     };
     if v == i64::MIN || v == i64::MAX {
-        raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "transaction time must be finite, got infinity");
+        raise_code(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            "transaction time must be finite, got infinity",
+        );
     }
     v
 }
@@ -82,7 +85,11 @@ fn amount_f64(kind: AmountKind, d: pg_sys::Datum) -> f64 {
         AmountKind::Float8 => f64::from_bits(d.value() as u64),
         // numeric's NaN/Infinity become f64 NaN/inf and are rejected by the maths.
         AmountKind::Numeric => unsafe {
-            let f = pg_sys::DirectFunctionCall1Coll(Some(numeric_float8_raw::numeric_float8), pg_sys::InvalidOid, d);
+            let f = pg_sys::DirectFunctionCall1Coll(
+                Some(numeric_float8_raw::numeric_float8),
+                pg_sys::InvalidOid,
+                d,
+            );
             f64::from_bits(f.value() as u64)
         },
     }
@@ -90,11 +97,17 @@ fn amount_f64(kind: AmountKind, d: pg_sys::Datum) -> f64 {
 
 fn end_day(d: Option<pg_sys::Datum>, what: &str) -> i32 {
     match d {
-        None => raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("{what} must not be NULL")),
+        None => raise_code(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{what} must not be NULL"),
+        ),
         Some(d) => {
             let days = d.value() as i32;
             if days == i32::MIN || days == i32::MAX {
-                raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("{what} must be a finite date"));
+                raise_code(
+                    PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                    format!("{what} must be a finite date"),
+                );
             }
             days
         }
@@ -108,7 +121,12 @@ fn parse_unit(d: Option<pg_sys::Datum>) -> PeriodUnit {
 
 /// One transaction. NULL time: the row is skipped. NULL amount: counted as a purchase worth 0
 /// (pandas' groupby-sum, which lifetimes uses, treats NaN the same way).
-unsafe fn transition(fcinfo: pg_sys::FunctionCallInfo, ts: TsKind, amount: AmountKind, form: Form) -> pg_sys::Datum {
+unsafe fn transition(
+    fcinfo: pg_sys::FunctionCallInfo,
+    ts: TsKind,
+    amount: AmountKind,
+    form: Form,
+) -> pg_sys::Datum {
     unsafe {
         let mut state = Internal::from(arg(fcinfo, 0));
         let Some(ts_datum) = arg(fcinfo, 1) else {
@@ -117,24 +135,50 @@ unsafe fn transition(fcinfo: pg_sys::FunctionCallInfo, ts: TsKind, amount: Amoun
         let usecs = ts_usecs(ts, ts_datum);
         let value = arg(fcinfo, 2).map_or(0.0, |d| amount_f64(amount, d));
         let (end, hold, unit_arg, end_what) = match form {
-            Form::Day => (end_day(arg(fcinfo, 3), "observation end"), None, None, "observation end"),
-            Form::Unit => (end_day(arg(fcinfo, 3), "observation end"), None, Some(4), "observation end"),
-            Form::Holdout => (end_day(arg(fcinfo, 3), "calibration end"), Some(end_day(arg(fcinfo, 4), "observation end")), Some(5), "calibration end"),
+            Form::Day => (
+                end_day(arg(fcinfo, 3), "observation end"),
+                None,
+                None,
+                "observation end",
+            ),
+            Form::Unit => (
+                end_day(arg(fcinfo, 3), "observation end"),
+                None,
+                Some(4),
+                "observation end",
+            ),
+            Form::Holdout => (
+                end_day(arg(fcinfo, 3), "calibration end"),
+                Some(end_day(arg(fcinfo, 4), "observation end")),
+                Some(5),
+                "calibration end",
+            ),
         };
         let unit_datum = unit_arg.map(|i| {
-            arg(fcinfo, i).unwrap_or_else(|| raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, "unit must not be NULL"))
+            arg(fcinfo, i).unwrap_or_else(|| {
+                raise_code(
+                    PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                    "unit must not be NULL",
+                )
+            })
         });
         let st = state_mut(&mut state, fcinfo, || AggState {
             rfm: RfmState::new(parse_unit(unit_datum), end, hold).or_raise(),
             unit_ptr: unit_datum.map_or(0, |d| d.value()),
         });
         if st.rfm.end_day != end || st.rfm.holdout_end_day != hold {
-            raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("the {end_what} must be the same for every row of a group"));
+            raise_code(
+                PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                format!("the {end_what} must be the same for every row of a group"),
+            );
         }
         if let Some(d) = unit_datum {
             if d.value() != st.unit_ptr {
                 if parse_unit(Some(d)) != st.rfm.unit {
-                    raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, "the unit must be the same for every row of a group");
+                    raise_code(
+                        PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+                        "the unit must be the same for every row of a group",
+                    );
                 }
                 st.unit_ptr = d.value();
             }
@@ -154,24 +198,132 @@ macro_rules! transition_fn {
         }
     };
 }
-transition_fn!(clv_rfm_trans_date_float8_day, pg_finfo_clv_rfm_trans_date_float8_day, TsKind::Date, AmountKind::Float8, Form::Day);
-transition_fn!(clv_rfm_trans_date_float8_unit, pg_finfo_clv_rfm_trans_date_float8_unit, TsKind::Date, AmountKind::Float8, Form::Unit);
-transition_fn!(clv_rfm_trans_date_float8_holdout, pg_finfo_clv_rfm_trans_date_float8_holdout, TsKind::Date, AmountKind::Float8, Form::Holdout);
-transition_fn!(clv_rfm_trans_date_numeric_day, pg_finfo_clv_rfm_trans_date_numeric_day, TsKind::Date, AmountKind::Numeric, Form::Day);
-transition_fn!(clv_rfm_trans_date_numeric_unit, pg_finfo_clv_rfm_trans_date_numeric_unit, TsKind::Date, AmountKind::Numeric, Form::Unit);
-transition_fn!(clv_rfm_trans_date_numeric_holdout, pg_finfo_clv_rfm_trans_date_numeric_holdout, TsKind::Date, AmountKind::Numeric, Form::Holdout);
-transition_fn!(clv_rfm_trans_timestamp_float8_day, pg_finfo_clv_rfm_trans_timestamp_float8_day, TsKind::Timestamp, AmountKind::Float8, Form::Day);
-transition_fn!(clv_rfm_trans_timestamp_float8_unit, pg_finfo_clv_rfm_trans_timestamp_float8_unit, TsKind::Timestamp, AmountKind::Float8, Form::Unit);
-transition_fn!(clv_rfm_trans_timestamp_float8_holdout, pg_finfo_clv_rfm_trans_timestamp_float8_holdout, TsKind::Timestamp, AmountKind::Float8, Form::Holdout);
-transition_fn!(clv_rfm_trans_timestamp_numeric_day, pg_finfo_clv_rfm_trans_timestamp_numeric_day, TsKind::Timestamp, AmountKind::Numeric, Form::Day);
-transition_fn!(clv_rfm_trans_timestamp_numeric_unit, pg_finfo_clv_rfm_trans_timestamp_numeric_unit, TsKind::Timestamp, AmountKind::Numeric, Form::Unit);
-transition_fn!(clv_rfm_trans_timestamp_numeric_holdout, pg_finfo_clv_rfm_trans_timestamp_numeric_holdout, TsKind::Timestamp, AmountKind::Numeric, Form::Holdout);
-transition_fn!(clv_rfm_trans_timestamptz_float8_day, pg_finfo_clv_rfm_trans_timestamptz_float8_day, TsKind::Timestamp, AmountKind::Float8, Form::Day);
-transition_fn!(clv_rfm_trans_timestamptz_float8_unit, pg_finfo_clv_rfm_trans_timestamptz_float8_unit, TsKind::Timestamp, AmountKind::Float8, Form::Unit);
-transition_fn!(clv_rfm_trans_timestamptz_float8_holdout, pg_finfo_clv_rfm_trans_timestamptz_float8_holdout, TsKind::Timestamp, AmountKind::Float8, Form::Holdout);
-transition_fn!(clv_rfm_trans_timestamptz_numeric_day, pg_finfo_clv_rfm_trans_timestamptz_numeric_day, TsKind::Timestamp, AmountKind::Numeric, Form::Day);
-transition_fn!(clv_rfm_trans_timestamptz_numeric_unit, pg_finfo_clv_rfm_trans_timestamptz_numeric_unit, TsKind::Timestamp, AmountKind::Numeric, Form::Unit);
-transition_fn!(clv_rfm_trans_timestamptz_numeric_holdout, pg_finfo_clv_rfm_trans_timestamptz_numeric_holdout, TsKind::Timestamp, AmountKind::Numeric, Form::Holdout);
+transition_fn!(
+    clv_rfm_trans_date_float8_day,
+    pg_finfo_clv_rfm_trans_date_float8_day,
+    TsKind::Date,
+    AmountKind::Float8,
+    Form::Day
+);
+transition_fn!(
+    clv_rfm_trans_date_float8_unit,
+    pg_finfo_clv_rfm_trans_date_float8_unit,
+    TsKind::Date,
+    AmountKind::Float8,
+    Form::Unit
+);
+transition_fn!(
+    clv_rfm_trans_date_float8_holdout,
+    pg_finfo_clv_rfm_trans_date_float8_holdout,
+    TsKind::Date,
+    AmountKind::Float8,
+    Form::Holdout
+);
+transition_fn!(
+    clv_rfm_trans_date_numeric_day,
+    pg_finfo_clv_rfm_trans_date_numeric_day,
+    TsKind::Date,
+    AmountKind::Numeric,
+    Form::Day
+);
+transition_fn!(
+    clv_rfm_trans_date_numeric_unit,
+    pg_finfo_clv_rfm_trans_date_numeric_unit,
+    TsKind::Date,
+    AmountKind::Numeric,
+    Form::Unit
+);
+transition_fn!(
+    clv_rfm_trans_date_numeric_holdout,
+    pg_finfo_clv_rfm_trans_date_numeric_holdout,
+    TsKind::Date,
+    AmountKind::Numeric,
+    Form::Holdout
+);
+transition_fn!(
+    clv_rfm_trans_timestamp_float8_day,
+    pg_finfo_clv_rfm_trans_timestamp_float8_day,
+    TsKind::Timestamp,
+    AmountKind::Float8,
+    Form::Day
+);
+transition_fn!(
+    clv_rfm_trans_timestamp_float8_unit,
+    pg_finfo_clv_rfm_trans_timestamp_float8_unit,
+    TsKind::Timestamp,
+    AmountKind::Float8,
+    Form::Unit
+);
+transition_fn!(
+    clv_rfm_trans_timestamp_float8_holdout,
+    pg_finfo_clv_rfm_trans_timestamp_float8_holdout,
+    TsKind::Timestamp,
+    AmountKind::Float8,
+    Form::Holdout
+);
+transition_fn!(
+    clv_rfm_trans_timestamp_numeric_day,
+    pg_finfo_clv_rfm_trans_timestamp_numeric_day,
+    TsKind::Timestamp,
+    AmountKind::Numeric,
+    Form::Day
+);
+transition_fn!(
+    clv_rfm_trans_timestamp_numeric_unit,
+    pg_finfo_clv_rfm_trans_timestamp_numeric_unit,
+    TsKind::Timestamp,
+    AmountKind::Numeric,
+    Form::Unit
+);
+transition_fn!(
+    clv_rfm_trans_timestamp_numeric_holdout,
+    pg_finfo_clv_rfm_trans_timestamp_numeric_holdout,
+    TsKind::Timestamp,
+    AmountKind::Numeric,
+    Form::Holdout
+);
+transition_fn!(
+    clv_rfm_trans_timestamptz_float8_day,
+    pg_finfo_clv_rfm_trans_timestamptz_float8_day,
+    TsKind::Timestamp,
+    AmountKind::Float8,
+    Form::Day
+);
+transition_fn!(
+    clv_rfm_trans_timestamptz_float8_unit,
+    pg_finfo_clv_rfm_trans_timestamptz_float8_unit,
+    TsKind::Timestamp,
+    AmountKind::Float8,
+    Form::Unit
+);
+transition_fn!(
+    clv_rfm_trans_timestamptz_float8_holdout,
+    pg_finfo_clv_rfm_trans_timestamptz_float8_holdout,
+    TsKind::Timestamp,
+    AmountKind::Float8,
+    Form::Holdout
+);
+transition_fn!(
+    clv_rfm_trans_timestamptz_numeric_day,
+    pg_finfo_clv_rfm_trans_timestamptz_numeric_day,
+    TsKind::Timestamp,
+    AmountKind::Numeric,
+    Form::Day
+);
+transition_fn!(
+    clv_rfm_trans_timestamptz_numeric_unit,
+    pg_finfo_clv_rfm_trans_timestamptz_numeric_unit,
+    TsKind::Timestamp,
+    AmountKind::Numeric,
+    Form::Unit
+);
+transition_fn!(
+    clv_rfm_trans_timestamptz_numeric_holdout,
+    pg_finfo_clv_rfm_trans_timestamptz_numeric_holdout,
+    TsKind::Timestamp,
+    AmountKind::Numeric,
+    Form::Holdout
+);
 
 function_info_v1!(pg_finfo_clv_rfm_final);
 
@@ -212,7 +364,13 @@ fn from_summary(rfm: RfmState) -> AggState {
 fn rfm_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
     match (rfm_of(&a).is_some(), rfm_of(&b)) {
         (_, None) => a,
-        (false, Some(b)) => new_state(fcinfo, AggState { rfm: b.rfm.clone(), unit_ptr: 0 }),
+        (false, Some(b)) => new_state(
+            fcinfo,
+            AggState {
+                rfm: b.rfm.clone(),
+                unit_ptr: 0,
+            },
+        ),
         (true, Some(b)) => {
             let merged = unsafe { a.get_mut::<AggState>() }.expect("checked");
             merged.rfm.merge(&b.rfm).or_raise();
@@ -237,12 +395,20 @@ fn rfm_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
 
 /// Re-aggregation: summaries of the same customer (e.g. one per month partition) combine into one.
 #[pg_extern(immutable, parallel_safe)]
-fn rfm_rollup_trans(mut state: Internal, summary: Option<rfm_summary>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+fn rfm_rollup_trans(
+    mut state: Internal,
+    summary: Option<rfm_summary>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
     let Some(summary) = summary else { return state };
     if rfm_of(&state).is_none() {
         state = new_state(fcinfo, from_summary(summary.0));
     } else {
-        unsafe { state.get_mut::<AggState>() }.expect("checked").rfm.merge(&summary.0).or_raise();
+        unsafe { state.get_mut::<AggState>() }
+            .expect("checked")
+            .rfm
+            .merge(&summary.0)
+            .or_raise();
     }
     state
 }
@@ -516,5 +682,11 @@ CREATE AGGREGATE rollup(rfm_summary) (
 );
 "#,
     name = "rfm_aggregates",
-    requires = [rfm_combine, rfm_serialize, rfm_deserialize, rfm_rollup_trans, rfm_summary]
+    requires = [
+        rfm_combine,
+        rfm_serialize,
+        rfm_deserialize,
+        rfm_rollup_trans,
+        rfm_summary
+    ]
 );

@@ -17,19 +17,37 @@ pub unsafe extern "C-unwind" fn clv_rfm_score(fcinfo: pg_sys::FunctionCallInfo) 
     // -1 marks NULL so the per-partition array stays plain integers.
     let score: i32 = w.partition_result::<f64, i32>(0, |values| {
         if !(2..=100).contains(&bins) {
-            crate::errors::raise(clv_math::ClvError::InvalidParameter(format!("bins must be between 2 and 100, got {bins}")));
+            crate::errors::raise(clv_math::ClvError::InvalidParameter(format!(
+                "bins must be between 2 and 100, got {bins}"
+            )));
         }
         let present: Vec<f64> = values.iter().flatten().copied().collect();
         if let Some(bad) = present.iter().find(|v| !v.is_finite()) {
-            crate::errors::raise(clv_math::ClvError::InvalidParameter(format!("rfm_score values must be finite, got {bad}")));
+            crate::errors::raise(clv_math::ClvError::InvalidParameter(format!(
+                "rfm_score values must be finite, got {bad}"
+            )));
         }
         let scores = if present.is_empty() {
             Vec::new()
         } else {
-            score_all(&present, bins as usize, ScoreDirection::from_higher_is_better(higher_is_better)).or_raise()
+            score_all(
+                &present,
+                bins as usize,
+                ScoreDirection::from_higher_is_better(higher_is_better),
+            )
+            .or_raise()
         };
         let mut it = scores.into_iter();
-        values.iter().map(|v| if v.is_some() { it.next().expect("one score per value") as i32 } else { -1 }).collect()
+        values
+            .iter()
+            .map(|v| {
+                if v.is_some() {
+                    it.next().expect("one score per value") as i32
+                } else {
+                    -1
+                }
+            })
+            .collect()
     });
     if score < 0 {
         unsafe { (*fcinfo).isnull = true };

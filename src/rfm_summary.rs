@@ -5,7 +5,9 @@
 
 use crate::binary_type::{binary_datum, BinaryForm};
 use crate::errors::{raise_code, OrRaise};
-use clv_math::rfm::{civil_from_days, days_from_civil, RfmState, Summary, TimeUnit, PeriodUnit, USECS_PER_DAY};
+use clv_math::rfm::{
+    civil_from_days, days_from_civil, PeriodUnit, RfmState, Summary, TimeUnit, USECS_PER_DAY,
+};
 use clv_math::ClvError;
 use pgrx::prelude::*;
 use pgrx::{InOutFuncs, PgSqlErrorCode, StringInfo};
@@ -42,14 +44,26 @@ pub fn format_ts(usecs: i64) -> String {
     rest /= 1_000_000;
     let (h, mi, s) = (rest / 3600, rest / 60 % 60, rest % 60);
     let base = format!("{} {h:02}:{mi:02}:{s:02}", format_day(day as i32));
-    if micros == 0 { base } else { format!("{base}.{micros:06}") }
+    if micros == 0 {
+        base
+    } else {
+        format!("{base}.{micros:06}")
+    }
 }
 
 fn parse_day(s: &str) -> Result<i32, ClvError> {
-    let bad = || ClvError::InvalidParameter(format!("invalid date \"{s}\" in rfm_summary (expected YYYY-MM-DD)"));
+    let bad = || {
+        ClvError::InvalidParameter(format!(
+            "invalid date \"{s}\" in rfm_summary (expected YYYY-MM-DD)"
+        ))
+    };
     let p: Vec<&str> = s.split('-').collect();
     let (y, m, d) = match p.as_slice() {
-        [y, m, d] => (y.parse::<i32>().map_err(|_| bad())?, m.parse::<u32>().map_err(|_| bad())?, d.parse::<u32>().map_err(|_| bad())?),
+        [y, m, d] => (
+            y.parse::<i32>().map_err(|_| bad())?,
+            m.parse::<u32>().map_err(|_| bad())?,
+            d.parse::<u32>().map_err(|_| bad())?,
+        ),
         _ => return Err(bad()),
     };
     if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
@@ -63,8 +77,13 @@ fn parse_ts(s: &str) -> Result<i64, ClvError> {
     let (date, time) = s.split_once([' ', 'T']).unwrap_or((s, "00:00:00"));
     let day = parse_day(date)? as i64;
     let (hms, frac) = time.split_once('.').unwrap_or((time, "0"));
-    let parts: Vec<i64> = hms.split(':').map(|x| x.parse().map_err(|_| bad())).collect::<Result<_, _>>()?;
-    let [h, mi, sec] = parts.as_slice() else { return Err(bad()) };
+    let parts: Vec<i64> = hms
+        .split(':')
+        .map(|x| x.parse().map_err(|_| bad()))
+        .collect::<Result<_, _>>()?;
+    let [h, mi, sec] = parts.as_slice() else {
+        return Err(bad());
+    };
     let micros: i64 = format!("{frac:0<6}")[..6].parse().map_err(|_| bad())?;
     Ok(day * USECS_PER_DAY + ((h * 60 + mi) * 60 + sec) * 1_000_000 + micros)
 }
@@ -107,19 +126,44 @@ impl rfm_summary {
     fn from_json(text: &str) -> Result<Self, ClvError> {
         let bad = |m: &str| ClvError::InvalidParameter(format!("invalid rfm_summary: {m}"));
         let v: Value = serde_json::from_str(text).map_err(|e| bad(&e.to_string()))?;
-        let version = v["version"].as_u64().ok_or_else(|| bad("missing version"))?;
+        let version = v["version"]
+            .as_u64()
+            .ok_or_else(|| bad("missing version"))?;
         if version != RfmState::VERSION as u64 {
             return Err(bad(&format!("version {version} is not supported")));
         }
         let unit = PeriodUnit::parse(v["unit"].as_str().ok_or_else(|| bad("missing unit"))?)?;
-        let end = parse_day(v["observation_end"].as_str().ok_or_else(|| bad("missing observation_end"))?)?;
-        let holdout_end = v.get("holdout_end").and_then(Value::as_str).map(parse_day).transpose()?;
+        let end = parse_day(
+            v["observation_end"]
+                .as_str()
+                .ok_or_else(|| bad("missing observation_end"))?,
+        )?;
+        let holdout_end = v
+            .get("holdout_end")
+            .and_then(Value::as_str)
+            .map(parse_day)
+            .transpose()?;
         let mut s = RfmState::new(unit, end, holdout_end)?;
-        s.n_transactions = v["transactions"].as_u64().ok_or_else(|| bad("missing transactions"))?;
-        s.total_amount = v["total_amount"].as_f64().ok_or_else(|| bad("missing total_amount"))?;
-        s.first_ts = parse_ts(v["first_purchase"].as_str().ok_or_else(|| bad("missing first_purchase"))?)?;
-        s.last_ts = parse_ts(v["last_purchase"].as_str().ok_or_else(|| bad("missing last_purchase"))?)?;
-        for p in v["periods"].as_array().ok_or_else(|| bad("missing periods"))? {
+        s.n_transactions = v["transactions"]
+            .as_u64()
+            .ok_or_else(|| bad("missing transactions"))?;
+        s.total_amount = v["total_amount"]
+            .as_f64()
+            .ok_or_else(|| bad("missing total_amount"))?;
+        s.first_ts = parse_ts(
+            v["first_purchase"]
+                .as_str()
+                .ok_or_else(|| bad("missing first_purchase"))?,
+        )?;
+        s.last_ts = parse_ts(
+            v["last_purchase"]
+                .as_str()
+                .ok_or_else(|| bad("missing last_purchase"))?,
+        )?;
+        for p in v["periods"]
+            .as_array()
+            .ok_or_else(|| bad("missing periods"))?
+        {
             let day = parse_day(p[0].as_str().ok_or_else(|| bad("period without date"))?)?;
             let amount = p[1].as_f64().ok_or_else(|| bad("period without amount"))?;
             s.periods.push((unit.period_start(day), amount));
@@ -128,10 +172,17 @@ impl rfm_summary {
             return Err(bad("a summary needs at least one purchase period"));
         }
         if let Some(h) = v.get("holdout").filter(|h| !h.is_null()) {
-            for p in h["periods"].as_array().ok_or_else(|| bad("missing holdout periods"))? {
-                s.holdout_periods.push(unit.period_start(parse_day(p.as_str().ok_or_else(|| bad("holdout period"))?)?));
+            for p in h["periods"]
+                .as_array()
+                .ok_or_else(|| bad("missing holdout periods"))?
+            {
+                s.holdout_periods.push(
+                    unit.period_start(parse_day(p.as_str().ok_or_else(|| bad("holdout period"))?)?),
+                );
             }
-            s.holdout_transactions = h["transactions"].as_u64().ok_or_else(|| bad("holdout transactions"))?;
+            s.holdout_transactions = h["transactions"]
+                .as_u64()
+                .ok_or_else(|| bad("holdout transactions"))?;
             s.holdout_amount = h["amount"].as_f64().ok_or_else(|| bad("holdout amount"))?;
         }
         s.normalise();
@@ -141,10 +192,18 @@ impl rfm_summary {
 
 impl InOutFuncs for rfm_summary {
     fn input(input: &CStr) -> Self {
-        let text = input.to_str().unwrap_or_else(|_| raise_code(PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION, "rfm_summary text is not UTF-8"));
+        let text = input.to_str().unwrap_or_else(|_| {
+            raise_code(
+                PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+                "rfm_summary text is not UTF-8",
+            )
+        });
         match Self::from_json(text) {
             Ok(v) => v,
-            Err(e) => raise_code(PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION, e.to_string()),
+            Err(e) => raise_code(
+                PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+                e.to_string(),
+            ),
         }
     }
 
@@ -161,7 +220,12 @@ fn unit_of(s: &rfm_summary, unit: Option<&str>) -> TimeUnit {
 }
 
 fn to_timestamp(usecs: i64) -> Timestamp {
-    Timestamp::try_from(usecs).unwrap_or_else(|_| raise_code(PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW, "timestamp out of range"))
+    Timestamp::try_from(usecs).unwrap_or_else(|_| {
+        raise_code(
+            PgSqlErrorCode::ERRCODE_DATETIME_FIELD_OVERFLOW,
+            "timestamp out of range",
+        )
+    })
 }
 
 /// Defines `name(rfm_summary)` and, when a unit applies, `name(rfm_summary, unit text)`.
@@ -191,18 +255,40 @@ accessor!(frequency, f64, |s| s.frequency);
 accessor!(monetary_value, f64, |s| s.monetary_value);
 accessor!(transactions, i64, |s| s.n_transactions as i64);
 accessor!(total_amount, f64, |s| s.total_amount);
-accessor!(average_order_value, f64, |s| s.total_amount / s.n_transactions as f64);
+accessor!(average_order_value, f64, |s| s.total_amount
+    / s.n_transactions as f64);
 accessor!(first_purchase, Timestamp, |s| to_timestamp(s.first_ts));
 accessor!(last_purchase, Timestamp, |s| to_timestamp(s.last_ts));
 accessor!(interpurchase_time_cv, Option<f64>, |s| s.interpurchase_cv);
-accessor!(frequency_holdout, Option<f64>, |s| s.holdout.map(|h| h.frequency));
-accessor!(monetary_value_holdout, Option<f64>, |s| s.holdout.map(|h| h.monetary_value));
-accessor!(total_amount_holdout, Option<f64>, |s| s.holdout.map(|h| h.monetary_value * h.transactions as f64));
+accessor!(frequency_holdout, Option<f64>, |s| s
+    .holdout
+    .map(|h| h.frequency));
+accessor!(monetary_value_holdout, Option<f64>, |s| s
+    .holdout
+    .map(|h| h.monetary_value));
+accessor!(total_amount_holdout, Option<f64>, |s| s
+    .holdout
+    .map(|h| h.monetary_value * h.transactions as f64));
 accessor!(recency, recency_in = "recency", f64, |s| s.recency);
 accessor!(tenure, tenure_in = "tenure", f64, |s| s.tenure);
-accessor!(time_since_last_purchase, time_since_last_purchase_in = "time_since_last_purchase", f64, |s| s.tenure - s.recency);
-accessor!(interpurchase_time_mean, interpurchase_time_mean_in = "interpurchase_time_mean", Option<f64>, |s| s.interpurchase_mean);
-accessor!(duration_holdout, duration_holdout_in = "duration_holdout", Option<f64>, |s| s.holdout.map(|h| h.duration));
+accessor!(
+    time_since_last_purchase,
+    time_since_last_purchase_in = "time_since_last_purchase",
+    f64,
+    |s| s.tenure - s.recency
+);
+accessor!(
+    interpurchase_time_mean,
+    interpurchase_time_mean_in = "interpurchase_time_mean",
+    Option<f64>,
+    |s| s.interpurchase_mean
+);
+accessor!(
+    duration_holdout,
+    duration_holdout_in = "duration_holdout",
+    Option<f64>,
+    |s| s.holdout.map(|h| h.duration)
+);
 
 /// All fields as one row, for `CROSS JOIN LATERAL rfm_fields(summary, 'week')` in a view.
 #[pg_extern(immutable, strict, parallel_safe)]

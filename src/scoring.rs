@@ -2,18 +2,18 @@
 //! Each is a one-liner over the maths crate; models are decoded once per distinct value (see
 //! models.rs), so scoring a million rows pays for the arithmetic only.
 
+use crate::binary_type::BinaryForm;
 use crate::errors::{raise_code, OrRaise};
 use crate::models::*;
 use crate::v1::{arg, function_info_v1, varlena_bytes};
 use clv_math::clv::Horizon;
+use clv_math::fast_hash::FxBuild;
 use clv_math::predict::PurchaseModel;
 use clv_math::{GammaGammaParams, ModelParams};
-use crate::binary_type::BinaryForm;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use clv_math::fast_hash::FxBuild;
 
 /// Memo of the costly part of CLV. CLV = expected spend * P(alive) * D, where D, the discounted
 /// sum of the monthly increments of E[purchases | alive at T] (a hypergeometric function per
@@ -92,7 +92,9 @@ fn memoized_clv<M: PurchaseModel + ModelParams>(
     monetary_value: f64,
     h: &Horizon,
 ) -> f64 {
-    let value = spend.conditional_expected_spend(x, monetary_value).or_raise();
+    let value = spend
+        .conditional_expected_spend(x, monetary_value)
+        .or_raise();
     let ctx = context(kind, &model.to_vec(), h);
     // -0.0 and 0.0 are the same customer.
     let bits = |v: f64| (v + 0.0).to_bits();
@@ -103,15 +105,18 @@ fn memoized_clv<M: PurchaseModel + ModelParams>(
             checked.or_raise();
             let d = CLV_MEMO.with(|m| {
                 m.borrow_mut().get_or(&ctx, [bits(x), 0, bits(big_t)], || {
-                    h.discounted_purchases_if_alive(model, x, big_t).expect("splits").or_raise()
+                    h.discounted_purchases_if_alive(model, x, big_t)
+                        .expect("splits")
+                        .or_raise()
                 })
             });
             pa * d
         }
         None => CLV_MEMO.with(|m| {
-            m.borrow_mut().get_or(&ctx, [bits(x), bits(tx), bits(big_t)], || {
-                h.discounted_purchases(model, x, tx, big_t).or_raise()
-            })
+            m.borrow_mut()
+                .get_or(&ctx, [bits(x), bits(tx), bits(big_t)], || {
+                    h.discounted_purchases(model, x, tx, big_t).or_raise()
+                })
         }),
     };
     value * per_unit
@@ -131,11 +136,21 @@ fn periods_per_month(time_unit: &str) -> f64 {
 }
 
 fn count(n: i32) -> u32 {
-    u32::try_from(n).unwrap_or_else(|_| raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("number of purchases must be >= 0, got {n}")))
+    u32::try_from(n).unwrap_or_else(|_| {
+        raise_code(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("number of purchases must be >= 0, got {n}"),
+        )
+    })
 }
 
 fn months(m: i32) -> u32 {
-    u32::try_from(m).unwrap_or_else(|_| raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, format!("months must be >= 0, got {m}")))
+    u32::try_from(m).unwrap_or_else(|_| {
+        raise_code(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("months must be >= 0, got {m}"),
+        )
+    })
 }
 
 macro_rules! purchase_model_scoring {
@@ -143,19 +158,28 @@ macro_rules! purchase_model_scoring {
         /// Expected purchases in the next `t` periods of a customer with this history.
         #[pg_extern(immutable, strict, parallel_safe, name = "expected_purchases")]
         fn $ep(model: $t, t: f64, frequency: f64, recency: f64, tenure: f64) -> f64 {
-            model.params().conditional_expected_purchases(t, frequency, recency, tenure).or_raise()
+            model
+                .params()
+                .conditional_expected_purchases(t, frequency, recency, tenure)
+                .or_raise()
         }
 
         /// Probability that the customer is alive at the end of observation.
         #[pg_extern(immutable, strict, parallel_safe, name = "p_alive")]
         fn $pa(model: $t, frequency: f64, recency: f64, tenure: f64) -> f64 {
-            model.params().p_alive(frequency, recency, tenure).or_raise()
+            model
+                .params()
+                .p_alive(frequency, recency, tenure)
+                .or_raise()
         }
 
         /// Probability that the customer is still alive `t_future` periods after the end of observation.
         #[pg_extern(immutable, strict, parallel_safe, name = "p_alive")]
         fn $paf(model: $t, frequency: f64, recency: f64, tenure: f64, t_future: f64) -> f64 {
-            model.params().p_alive_at(frequency, recency, tenure, t_future).or_raise()
+            model
+                .params()
+                .p_alive_at(frequency, recency, tenure, t_future)
+                .or_raise()
         }
 
         /// P(X(t) = n): probability that a new customer makes exactly n repeat purchases in (0, t].
@@ -165,23 +189,59 @@ macro_rules! purchase_model_scoring {
         }
 
         /// E[X(t)]: expected repeat purchases of a new customer by t.
-        #[pg_extern(immutable, strict, parallel_safe, name = "expected_purchases_new_customer")]
+        #[pg_extern(
+            immutable,
+            strict,
+            parallel_safe,
+            name = "expected_purchases_new_customer"
+        )]
         fn $epn(model: $t, t: f64) -> f64 {
             model.params().expected_purchases_new(t).or_raise()
         }
     };
 }
 
-purchase_model_scoring!(bgnbd_model, bgnbd_expected_purchases, bgnbd_p_alive, bgnbd_p_alive_at, bgnbd_purchase_probability, bgnbd_expected_purchases_new_customer);
-purchase_model_scoring!(pareto_nbd_model, pareto_nbd_expected_purchases, pareto_nbd_p_alive, pareto_nbd_p_alive_at, pareto_nbd_purchase_probability, pareto_nbd_expected_purchases_new_customer);
-purchase_model_scoring!(mbgnbd_model, mbgnbd_expected_purchases, mbgnbd_p_alive, mbgnbd_p_alive_at, mbgnbd_purchase_probability, mbgnbd_expected_purchases_new_customer);
-purchase_model_scoring!(bgbb_model, bgbb_expected_purchases, bgbb_p_alive, bgbb_p_alive_at, bgbb_purchase_probability, bgbb_expected_purchases_new_customer);
+purchase_model_scoring!(
+    bgnbd_model,
+    bgnbd_expected_purchases,
+    bgnbd_p_alive,
+    bgnbd_p_alive_at,
+    bgnbd_purchase_probability,
+    bgnbd_expected_purchases_new_customer
+);
+purchase_model_scoring!(
+    pareto_nbd_model,
+    pareto_nbd_expected_purchases,
+    pareto_nbd_p_alive,
+    pareto_nbd_p_alive_at,
+    pareto_nbd_purchase_probability,
+    pareto_nbd_expected_purchases_new_customer
+);
+purchase_model_scoring!(
+    mbgnbd_model,
+    mbgnbd_expected_purchases,
+    mbgnbd_p_alive,
+    mbgnbd_p_alive_at,
+    mbgnbd_purchase_probability,
+    mbgnbd_expected_purchases_new_customer
+);
+purchase_model_scoring!(
+    bgbb_model,
+    bgbb_expected_purchases,
+    bgbb_p_alive,
+    bgbb_p_alive_at,
+    bgbb_purchase_probability,
+    bgbb_expected_purchases_new_customer
+);
 
 /// Gamma-Gamma expected spend per purchase given the customer's repeat frequency and mean spend
 /// (the population mean p*v/(q-1) when frequency is 0).
 #[pg_extern(immutable, strict, parallel_safe)]
 fn expected_spend(model: gamma_gamma_model, frequency: f64, monetary_value: f64) -> f64 {
-    model.params().conditional_expected_spend(frequency, monetary_value).or_raise()
+    model
+        .params()
+        .conditional_expected_spend(frequency, monetary_value)
+        .or_raise()
 }
 
 /// The text of a unit argument, cached by content: per row this is a comparison of a few bytes,
@@ -190,7 +250,10 @@ fn periods_per_month_cached(unit: &[u8]) -> f64 {
     thread_local! {
         static LAST: RefCell<(Vec<u8>, f64)> = const { RefCell::new((Vec::new(), 0.0)) };
     }
-    if let Some(v) = LAST.with(|c| { let c = c.borrow(); (c.0 == unit).then_some(c.1) }) {
+    if let Some(v) = LAST.with(|c| {
+        let c = c.borrow();
+        (c.0 == unit).then_some(c.1)
+    }) {
         return v;
     }
     let v = periods_per_month(&String::from_utf8_lossy(unit));
@@ -218,7 +281,16 @@ unsafe fn clv_call<T: BinaryForm, M: PurchaseModel + ModelParams>(
         let spend = gamma_gamma_model::decode(bytes(1)).or_raise();
         let months = months(datum(6).value() as i32);
         let h = Horizon::new(months, float(7), periods_per_month_cached(bytes(8))).or_raise();
-        let v = memoized_clv(kind, params(&model), spend.params(), float(2), float(3), float(4), float(5), &h);
+        let v = memoized_clv(
+            kind,
+            params(&model),
+            spend.params(),
+            float(2),
+            float(3),
+            float(4),
+            float(5),
+            &h,
+        );
         pg_sys::Datum::from(v.to_bits() as usize)
     }
 }
@@ -250,5 +322,11 @@ CREATE FUNCTION clv(model bgbb_model, spend gamma_gamma_model, frequency double 
     LANGUAGE c IMMUTABLE STRICT PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_bgbb';
 "#,
     name = "clv_functions",
-    requires = [bgnbd_model, pareto_nbd_model, mbgnbd_model, bgbb_model, gamma_gamma_model]
+    requires = [
+        bgnbd_model,
+        pareto_nbd_model,
+        mbgnbd_model,
+        bgbb_model,
+        gamma_gamma_model
+    ]
 );

@@ -12,33 +12,53 @@
 use crate::errors::{raise, raise_code, OrRaise};
 use crate::v1::function_info_v1;
 use crate::window::Window;
-use clv_math::segment::tiers::{assign_tiers, FixedTiers, TierSpec, DEFAULT_TIER_SHARES, DEFAULT_TIER_LABELS};
+use clv_math::segment::tiers::{
+    assign_tiers, FixedTiers, TierSpec, DEFAULT_TIER_LABELS, DEFAULT_TIER_SHARES,
+};
 use clv_math::segment::validation::fnv1a64;
 use clv_math::ClvError;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
 fn not_null<T>(v: Option<T>, what: &str) -> T {
-    v.unwrap_or_else(|| raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("{what} must not be NULL")))
+    v.unwrap_or_else(|| {
+        raise_code(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{what} must not be NULL"),
+        )
+    })
 }
 
 fn no_null_elements<T>(v: Option<Vec<Option<T>>>, what: &str) -> Vec<T> {
     not_null(v, what)
         .into_iter()
-        .map(|e| e.unwrap_or_else(|| raise_code(PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED, format!("{what} must not contain NULL"))))
+        .map(|e| {
+            e.unwrap_or_else(|| {
+                raise_code(
+                    PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                    format!("{what} must not contain NULL"),
+                )
+            })
+        })
         .collect()
 }
 
 fn check_value(v: f64) {
     if !v.is_finite() {
-        raise(ClvError::InvalidParameter(format!("values to put into tiers must be finite, got {v}")));
+        raise(ClvError::InvalidParameter(format!(
+            "values to put into tiers must be finite, got {v}"
+        )));
     }
 }
 
 /// Tier index of every row (0 = top), -1 for NULL; values must be finite.
 fn tiers_of(values: &[Option<f64>], shares: &[f64]) -> Vec<i32> {
     values.iter().flatten().for_each(|v| check_value(*v));
-    assign_tiers(values, shares).or_raise().into_iter().map(|t| t.map_or(-1, |t| t as i32)).collect()
+    assign_tiers(values, shares)
+        .or_raise()
+        .into_iter()
+        .map(|t| t.map_or(-1, |t| t as i32))
+        .collect()
 }
 
 fn return_text(fcinfo: pg_sys::FunctionCallInfo, label: Option<&str>) -> pg_sys::Datum {
@@ -55,10 +75,15 @@ function_info_v1!(pg_finfo_clv_segment_default);
 
 #[pg_guard]
 #[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn clv_segment_default(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+pub unsafe extern "C-unwind" fn clv_segment_default(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
     let w = unsafe { Window::of(fcinfo) };
     let tier = w.partition_result::<f64, i32>(0, |values| tiers_of(values, &DEFAULT_TIER_SHARES));
-    return_text(fcinfo, usize::try_from(tier).ok().map(|t| DEFAULT_TIER_LABELS[t]))
+    return_text(
+        fcinfo,
+        usize::try_from(tier).ok().map(|t| DEFAULT_TIER_LABELS[t]),
+    )
 }
 
 // Identifies a (shares, labels) pair, to check that every row of a partition passes the same one.
@@ -79,7 +104,9 @@ function_info_v1!(pg_finfo_clv_segment_custom);
 
 #[pg_guard]
 #[unsafe(no_mangle)]
-pub unsafe extern "C-unwind" fn clv_segment_custom(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+pub unsafe extern "C-unwind" fn clv_segment_custom(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pg_sys::Datum {
     let w = unsafe { Window::of(fcinfo) };
     // Shares and labels are read (and validated) on every row: they must be the same for the whole
     // partition, which the stored fingerprint checks.
@@ -90,7 +117,10 @@ pub unsafe extern "C-unwind" fn clv_segment_custom(fcinfo: pg_sys::FunctionCallI
     .or_raise();
     let fp = fingerprint(&spec);
     let (tier, partition_fp) = w.partition_result::<f64, (i32, u32)>(0, |values| {
-        tiers_of(values, spec.shares()).into_iter().map(|t| (t, fp)).collect()
+        tiers_of(values, spec.shares())
+            .into_iter()
+            .map(|t| (t, fp))
+            .collect()
     });
     if partition_fp != fp {
         raise_code(
@@ -98,7 +128,10 @@ pub unsafe extern "C-unwind" fn clv_segment_custom(fcinfo: pg_sys::FunctionCallI
             "clv_segment: shares and labels must be the same for every row of a window partition",
         );
     }
-    return_text(fcinfo, usize::try_from(tier).ok().and_then(|t| spec.label(t)))
+    return_text(
+        fcinfo,
+        usize::try_from(tier).ok().and_then(|t| spec.label(t)),
+    )
 }
 
 extension_sql!(
@@ -123,8 +156,20 @@ COMMENT ON FUNCTION clv_segment(double precision, double precision[], text[]) IS
 /// Tier label of `value` by fixed thresholds, descending (top tier first): the first label whose
 /// threshold is <= value, else the last label. One more label than thresholds.
 #[pg_extern(immutable, strict, parallel_safe)]
-fn clv_segment_fixed(value: f64, thresholds: Vec<Option<f64>>, labels: Vec<Option<String>>) -> String {
-    let tiers = FixedTiers::new(no_null_elements(Some(thresholds), "tier thresholds"), no_null_elements(Some(labels), "tier labels")).or_raise();
+fn clv_segment_fixed(
+    value: f64,
+    thresholds: Vec<Option<f64>>,
+    labels: Vec<Option<String>>,
+) -> String {
+    let tiers = FixedTiers::new(
+        no_null_elements(Some(thresholds), "tier thresholds"),
+        no_null_elements(Some(labels), "tier labels"),
+    )
+    .or_raise();
     check_value(value);
-    tiers.label_of(value).or_raise().expect("finite values get a tier").to_owned()
+    tiers
+        .label_of(value)
+        .or_raise()
+        .expect("finite values get a tier")
+        .to_owned()
 }

@@ -11,13 +11,21 @@ use pgrx::{Internal, JsonB, PgSqlErrorCode};
 /// (SplitMix64 of key XOR seed) below `share`. Same key, seed and share: same answer, on every
 /// server and release.
 #[pg_extern(immutable, strict, parallel_safe, name = "clv_in_training_set")]
-fn clv_in_training_set(customer_key: i64, seed: default!(i64, 0), share: default!(f64, 0.8)) -> bool {
+fn clv_in_training_set(
+    customer_key: i64,
+    seed: default!(i64, 0),
+    share: default!(f64, 0.8),
+) -> bool {
     in_training_set(customer_key, seed, share).or_raise()
 }
 
 /// Text keys: the UTF-8 bytes are hashed with FNV-1a 64 first ('42' and 42 land differently).
 #[pg_extern(immutable, strict, parallel_safe, name = "clv_in_training_set")]
-fn clv_in_training_set_text(customer_key: &str, seed: default!(i64, 0), share: default!(f64, 0.8)) -> bool {
+fn clv_in_training_set_text(
+    customer_key: &str,
+    seed: default!(i64, 0),
+    share: default!(f64, 0.8),
+) -> bool {
     in_training_set_str(customer_key, seed, share).or_raise()
 }
 
@@ -27,20 +35,33 @@ fn acc(state: &Internal) -> Option<&ErrorAccumulator> {
 
 /// Pairs with a NULL side are skipped; a NaN or infinite value is an error.
 #[pg_extern(immutable, parallel_safe)]
-fn prediction_errors_trans(mut state: Internal, predicted: Option<f64>, actual: Option<f64>, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+fn prediction_errors_trans(
+    mut state: Internal,
+    predicted: Option<f64>,
+    actual: Option<f64>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
     if let (Some(p), Some(a)) = (predicted, actual) {
-        state_mut(&mut state, fcinfo, ErrorAccumulator::default).push(p, a).or_raise();
+        state_mut(&mut state, fcinfo, ErrorAccumulator::default)
+            .push(p, a)
+            .or_raise();
     }
     state
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn prediction_errors_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+fn prediction_errors_combine(
+    mut a: Internal,
+    b: Internal,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
     match (acc(&a).is_some(), acc(&b)) {
         (_, None) => a,
         (false, Some(b)) => new_state(fcinfo, *b),
         (true, Some(b)) => {
-            unsafe { a.get_mut::<ErrorAccumulator>() }.expect("checked").merge(b);
+            unsafe { a.get_mut::<ErrorAccumulator>() }
+                .expect("checked")
+                .merge(b);
             a
         }
     }
@@ -49,7 +70,9 @@ fn prediction_errors_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::Funct
 // Layout: version u8, n u64, sum of errors, of absolute errors, of squared errors (f64).
 #[pg_extern(immutable, strict, parallel_safe)]
 fn prediction_errors_serialize(state: Internal) -> Vec<u8> {
-    let Some(s) = acc(&state) else { return Vec::new() };
+    let Some(s) = acc(&state) else {
+        return Vec::new();
+    };
     let mut out = Vec::with_capacity(33);
     out.push(1u8);
     out.extend_from_slice(&s.n.to_le_bytes());
@@ -60,12 +83,24 @@ fn prediction_errors_serialize(state: Internal) -> Vec<u8> {
 }
 
 #[pg_extern(immutable, strict, parallel_safe)]
-fn prediction_errors_deserialize(bytes: &[u8], _unused: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+fn prediction_errors_deserialize(
+    bytes: &[u8],
+    _unused: Internal,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
     if bytes.len() != 33 || bytes[0] != 1 {
-        raise_code(PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION, "corrupt prediction_errors state");
+        raise_code(
+            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+            "corrupt prediction_errors state",
+        );
     }
     let u = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().expect("8 bytes"));
-    let s = ErrorAccumulator { n: u(1), sum_error: f64::from_bits(u(9)), sum_abs_error: f64::from_bits(u(17)), sum_sq_error: f64::from_bits(u(25)) };
+    let s = ErrorAccumulator {
+        n: u(1),
+        sum_error: f64::from_bits(u(9)),
+        sum_abs_error: f64::from_bits(u(17)),
+        sum_sq_error: f64::from_bits(u(25)),
+    };
     new_state(fcinfo, s)
 }
 
@@ -74,9 +109,14 @@ fn prediction_errors_deserialize(bytes: &[u8], _unused: Internal, fcinfo: pg_sys
 fn prediction_errors_final(state: Internal) -> Option<JsonB> {
     let m = acc(&state)?.finish()?;
     if !(m.rmse.is_finite() && m.mae.is_finite() && m.bias.is_finite()) {
-        raise_code(PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, "prediction errors are too large to summarize (the sums overflow)");
+        raise_code(
+            PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+            "prediction errors are too large to summarize (the sums overflow)",
+        );
     }
-    Some(JsonB(serde_json::json!({ "n": m.n, "mae": m.mae, "rmse": m.rmse, "bias": m.bias })))
+    Some(JsonB(
+        serde_json::json!({ "n": m.n, "mae": m.mae, "rmse": m.rmse, "bias": m.bias }),
+    ))
 }
 
 extension_sql!(
@@ -92,5 +132,11 @@ CREATE AGGREGATE prediction_errors(predicted double precision, actual double pre
 );
 "#,
     name = "prediction_errors_aggregate",
-    requires = [prediction_errors_trans, prediction_errors_combine, prediction_errors_serialize, prediction_errors_deserialize, prediction_errors_final]
+    requires = [
+        prediction_errors_trans,
+        prediction_errors_combine,
+        prediction_errors_serialize,
+        prediction_errors_deserialize,
+        prediction_errors_final
+    ]
 );

@@ -27,7 +27,11 @@ mod raw {
             isnull: *mut bool,
             isout: *mut bool,
         ) -> pg_sys::Datum;
-        pub fn WinGetFuncArgCurrent(winobj: *mut c_void, argno: c_int, isnull: *mut bool) -> pg_sys::Datum;
+        pub fn WinGetFuncArgCurrent(
+            winobj: *mut c_void,
+            argno: c_int,
+            isnull: *mut bool,
+        ) -> pg_sys::Datum;
     }
 }
 
@@ -43,7 +47,15 @@ unsafe fn WinGetPartitionRowCount(w: *mut c_void) -> i64 {
     unsafe { guard(|| raw::WinGetPartitionRowCount(w)) }
 }
 #[allow(clippy::too_many_arguments)]
-unsafe fn WinGetFuncArgInPartition(w: *mut c_void, argno: c_int, relpos: c_int, seek: c_int, mark: bool, isnull: *mut bool, isout: *mut bool) -> pg_sys::Datum {
+unsafe fn WinGetFuncArgInPartition(
+    w: *mut c_void,
+    argno: c_int,
+    relpos: c_int,
+    seek: c_int,
+    mark: bool,
+    isnull: *mut bool,
+    isout: *mut bool,
+) -> pg_sys::Datum {
     unsafe { guard(|| raw::WinGetFuncArgInPartition(w, argno, relpos, seek, mark, isnull, isout)) }
 }
 unsafe fn WinGetFuncArgCurrent(w: *mut c_void, argno: c_int, isnull: *mut bool) -> pg_sys::Datum {
@@ -74,20 +86,33 @@ impl Window {
 
     /// The result of the current row; `compute` sees argument `argno` of every row of the
     /// partition (in window order) and is called once per partition.
-    pub fn partition_result<A: FromDatum, R: Copy>(&self, argno: i32, compute: impl FnOnce(&[Option<A>]) -> Vec<R>) -> R {
+    pub fn partition_result<A: FromDatum, R: Copy>(
+        &self,
+        argno: i32,
+        compute: impl FnOnce(&[Option<A>]) -> Vec<R>,
+    ) -> R {
         const _: () = assert!(std::mem::align_of::<u64>() == 8);
         assert!(std::mem::align_of::<R>() <= 8);
         unsafe {
             let n = WinGetPartitionRowCount(self.0) as usize;
             // Layout: a u64 "computed" flag (the memory starts zeroed), then n results.
-            let mem = WinGetPartitionLocalMemory(self.0, 8 + n * std::mem::size_of::<R>()) as *mut u8;
+            let mem =
+                WinGetPartitionLocalMemory(self.0, 8 + n * std::mem::size_of::<R>()) as *mut u8;
             let flag = mem as *mut u64;
             let results = mem.add(8) as *mut R;
             if *flag == 0 {
                 let mut values = Vec::with_capacity(n);
                 for i in 0..n {
                     let (mut isnull, mut isout) = (false, false);
-                    let d = WinGetFuncArgInPartition(self.0, argno, i as c_int, WINDOW_SEEK_HEAD, false, &mut isnull, &mut isout);
+                    let d = WinGetFuncArgInPartition(
+                        self.0,
+                        argno,
+                        i as c_int,
+                        WINDOW_SEEK_HEAD,
+                        false,
+                        &mut isnull,
+                        &mut isout,
+                    );
                     values.push(A::from_datum(d, isnull || isout));
                     if i % 4096 == 0 {
                         check_for_interrupts!();

@@ -16,20 +16,44 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let rows: Vec<CustomerRow> = read(&args[1])
         .into_iter()
-        .map(|v| CustomerRow { x: v[0], tx: v[1], t: v[2], w: v[3] })
+        .map(|v| CustomerRow {
+            x: v[0],
+            tx: v[1],
+            t: v[2],
+            w: v[3],
+        })
         .collect();
     let o = FitOptions::default();
     for _ in 0..3 {
         let t0 = Instant::now();
         let f = fit_bgnbd(&rows, &o).unwrap();
-        println!("bgnbd {} patterns: {:.1} ms, {} iterations, {:?}", rows.len(), t0.elapsed().as_secs_f64() * 1e3, f.iterations, f.params);
+        println!(
+            "bgnbd {} patterns: {:.1} ms, {} iterations, {:?}",
+            rows.len(),
+            t0.elapsed().as_secs_f64() * 1e3,
+            f.iterations,
+            f.params
+        );
     }
     if let Some(p) = args.get(2) {
-        let spend: Vec<SpendRow> = read(p).into_iter().map(|v| SpendRow { x: v[0], m: v[1], w: 1.0 }).collect();
+        let spend: Vec<SpendRow> = read(p)
+            .into_iter()
+            .map(|v| SpendRow {
+                x: v[0],
+                m: v[1],
+                w: 1.0,
+            })
+            .collect();
         for _ in 0..3 {
             let t0 = Instant::now();
             let f = fit_gamma_gamma(&spend, &o).unwrap();
-            println!("gamma-gamma {} rows: {:.1} ms, {} iterations, {:?}", spend.len(), t0.elapsed().as_secs_f64() * 1e3, f.iterations, f.params);
+            println!(
+                "gamma-gamma {} rows: {:.1} ms, {} iterations, {:?}",
+                spend.len(),
+                t0.elapsed().as_secs_f64() * 1e3,
+                f.iterations,
+                f.params
+            );
         }
     }
 }

@@ -137,7 +137,10 @@ impl Horizon {
 
     /// Cumulative expectations at k * periods_per_month, a chunk of months at a time so the
     /// buffers live on the stack; the model shares its per-customer terms within a chunk.
-    fn discount(&self, mut cumulative: impl FnMut(&[f64], &mut [f64]) -> Result<()>) -> Result<f64> {
+    fn discount(
+        &self,
+        mut cumulative: impl FnMut(&[f64], &mut [f64]) -> Result<()>,
+    ) -> Result<f64> {
         const CHUNK: usize = 32;
         let mut horizons = [0.0f64; CHUNK];
         let mut cum = [0.0f64; CHUNK];
@@ -265,18 +268,32 @@ mod tests {
         let plan = Horizon::new(40, 0.02, 4.345).unwrap();
         let models: [&dyn PurchaseModel; 3] = [&BG, &MB, &PN];
         for m in models {
-            for &(x, tx, tt) in &[(0.0, 0.0, 38.86), (2.0, 30.43, 38.86), (1.0, 1.71, 38.86), (25.0, 70.0, 71.0)] {
+            for &(x, tx, tt) in &[
+                (0.0, 0.0, 38.86),
+                (2.0, 30.43, 38.86),
+                (1.0, 1.71, 38.86),
+                (25.0, 70.0, 71.0),
+            ] {
                 let direct = plan.discounted_purchases(m, x, tx, tt).unwrap();
                 let split = m.p_alive(x, tx, tt).unwrap()
-                    * plan.discounted_purchases_if_alive(m, x, tt).unwrap().unwrap();
-                assert!((direct - split).abs() <= 1e-13 * direct, "{direct} vs {split}");
+                    * plan
+                        .discounted_purchases_if_alive(m, x, tt)
+                        .unwrap()
+                        .unwrap();
+                assert!(
+                    (direct - split).abs() <= 1e-13 * direct,
+                    "{direct} vs {split}"
+                );
             }
             assert!(matches!(
                 plan.discounted_purchases_if_alive(m, 1.5, 38.86),
                 Some(Err(ClvError::InvalidParameter(_)))
             ));
         }
-        assert!(plan.discounted_purchases_if_alive(&BB, 3.0, 6.0).is_none(), "BG/BB does not split");
+        assert!(
+            plan.discounted_purchases_if_alive(&BB, 3.0, 6.0).is_none(),
+            "BG/BB does not split"
+        );
     }
 
     #[test]

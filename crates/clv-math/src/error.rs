@@ -33,6 +33,8 @@ pub fn finite(name: &str, v: f64) -> Result<f64> {
     if v.is_finite() {
         Ok(v)
     } else {
-        Err(ClvError::InvalidParameter(format!("{name} must be a finite number, got {v}")))
+        Err(ClvError::InvalidParameter(format!(
+            "{name} must be a finite number, got {v}"
+        )))
     }
 }

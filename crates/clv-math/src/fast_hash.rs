@@ -56,7 +56,11 @@ mod tests {
         for x in 0..1024 {
             buckets.insert(hash(&[(x as f64).to_bits(), 0, 38.0f64.to_bits()]) & 1023);
         }
-        assert!(buckets.len() > 600, "{} distinct low-10-bit buckets of 1024", buckets.len());
+        assert!(
+            buckets.len() > 600,
+            "{} distinct low-10-bit buckets of 1024",
+            buckets.len()
+        );
         assert_ne!(hash(&[1u64, 2, 3]), hash(&[3u64, 2, 1]));
     }
 }

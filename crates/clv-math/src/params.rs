@@ -5,27 +5,51 @@ use serde::{Deserialize, Serialize};
 
 /// BG/NBD (Fader, Hardie & Lee 2005): purchase rate ~ Gamma(r, alpha), dropout p ~ Beta(a, b).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct BgNbdParams { pub r: f64, pub alpha: f64, pub a: f64, pub b: f64 }
+pub struct BgNbdParams {
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+}
 
 /// MBG/NBD (Batislam et al. 2007; BTYDplus): like BG/NBD but customers may drop out right after
 /// the first purchase too.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct MbgNbdParams { pub r: f64, pub alpha: f64, pub a: f64, pub b: f64 }
+pub struct MbgNbdParams {
+    pub r: f64,
+    pub alpha: f64,
+    pub a: f64,
+    pub b: f64,
+}
 
 /// Pareto/NBD (Schmittlein, Morrison & Colombo 1987): purchase rate ~ Gamma(r, alpha),
 /// dropout rate ~ Gamma(s, beta).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ParetoNbdParams { pub r: f64, pub alpha: f64, pub s: f64, pub beta: f64 }
+pub struct ParetoNbdParams {
+    pub r: f64,
+    pub alpha: f64,
+    pub s: f64,
+    pub beta: f64,
+}
 
 /// BG/BB (Fader, Hardie & Shang 2010), discrete opportunities: purchase probability
 /// ~ Beta(alpha, beta), dropout probability ~ Beta(gamma, delta).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct BgBbParams { pub alpha: f64, pub beta: f64, pub gamma: f64, pub delta: f64 }
+pub struct BgBbParams {
+    pub alpha: f64,
+    pub beta: f64,
+    pub gamma: f64,
+    pub delta: f64,
+}
 
 /// Gamma-Gamma spend model (Fader & Hardie 2013): p, q, and gamma (named `v` here because `gamma`
 /// collides with the function everywhere).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct GammaGammaParams { pub p: f64, pub q: f64, pub v: f64 }
+pub struct GammaGammaParams {
+    pub p: f64,
+    pub q: f64,
+    pub v: f64,
+}
 
 /// What every parameter set offers, so the optimizer, the SQL layer and the tests can treat the
 /// models alike. `NAMES` fixes the order used by `to_vec`/`from_slice` and by standard errors.
@@ -63,5 +87,10 @@ macro_rules! model_params {
 model_params!(BgNbdParams { r, alpha, a, b });
 model_params!(MbgNbdParams { r, alpha, a, b });
 model_params!(ParetoNbdParams { r, alpha, s, beta });
-model_params!(BgBbParams { alpha, beta, gamma, delta });
+model_params!(BgBbParams {
+    alpha,
+    beta,
+    gamma,
+    delta
+});
 model_params!(GammaGammaParams { p, q, v });

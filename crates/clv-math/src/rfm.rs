@@ -132,7 +132,9 @@ impl TimeUnit {
     fn matches(self, p: PeriodUnit) -> bool {
         matches!(
             (self, p),
-            (TimeUnit::Day, PeriodUnit::Day) | (TimeUnit::Week, PeriodUnit::Week) | (TimeUnit::Month, PeriodUnit::Month)
+            (TimeUnit::Day, PeriodUnit::Day)
+                | (TimeUnit::Week, PeriodUnit::Week)
+                | (TimeUnit::Month, PeriodUnit::Month)
         )
     }
 }
@@ -292,7 +294,10 @@ impl RfmState {
 
     /// Merge another partial state of the same customer (parallel workers, re-aggregation).
     pub fn merge(&mut self, other: &RfmState) -> Result<()> {
-        if self.unit != other.unit || self.end_day != other.end_day || self.holdout_end_day != other.holdout_end_day {
+        if self.unit != other.unit
+            || self.end_day != other.end_day
+            || self.holdout_end_day != other.holdout_end_day
+        {
             return Err(ClvError::InvalidParameter(
                 "cannot combine RFM summaries with different units or observation windows".into(),
             ));
@@ -302,7 +307,8 @@ impl RfmState {
         self.total_amount += other.total_amount;
         self.first_ts = self.first_ts.min(other.first_ts);
         self.last_ts = self.last_ts.max(other.last_ts);
-        self.holdout_periods.extend_from_slice(&other.holdout_periods);
+        self.holdout_periods
+            .extend_from_slice(&other.holdout_periods);
         self.holdout_transactions += other.holdout_transactions;
         self.holdout_amount += other.holdout_amount;
         Ok(())
@@ -348,7 +354,11 @@ impl RfmState {
         };
         // Gaps between consecutive purchase periods, for the inter-purchase statistics.
         let (gap_mean, gap_cv) = if self.periods.len() >= 2 {
-            let gaps: Vec<f64> = self.periods.windows(2).map(|w| (w[1].0 - w[0].0) as f64 / d).collect();
+            let gaps: Vec<f64> = self
+                .periods
+                .windows(2)
+                .map(|w| (w[1].0 - w[0].0) as f64 / d)
+                .collect();
             let mean = gaps.iter().sum::<f64>() / gaps.len() as f64;
             let cv = if gaps.len() >= 2 && mean > 0.0 {
                 let var = gaps.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / gaps.len() as f64;
@@ -361,7 +371,10 @@ impl RfmState {
             (None, None)
         };
         let holdout = self.holdout_end_day.map(|h| {
-            let (cal, hold) = (self.unit.period_start(self.end_day), self.unit.period_start(h));
+            let (cal, hold) = (
+                self.unit.period_start(self.end_day),
+                self.unit.period_start(h),
+            );
             // lifetimes: duration_holdout = (Period(obs_end) - Period(cal_end)).n / freq_multiplier
             let duration = if unit.matches(self.unit) {
                 self.unit.periods_between(cal, hold) as f64
@@ -438,7 +451,9 @@ impl RfmState {
         }
         let version = r.u8()?;
         if version != Self::VERSION {
-            return Err(ClvError::Corrupt(format!("rfm_summary version {version} is not supported by this release")));
+            return Err(ClvError::Corrupt(format!(
+                "rfm_summary version {version} is not supported by this release"
+            )));
         }
         let unit = PeriodUnit::from_code(r.u8()?)?;
         let flags = r.u8()?;
@@ -450,17 +465,22 @@ impl RfmState {
         let last_ts = r.i64()?;
         let n = r.u32()? as usize;
         if n > bytes.len() / 12 {
-            return Err(ClvError::Corrupt("rfm_summary period count exceeds its size".into()));
+            return Err(ClvError::Corrupt(
+                "rfm_summary period count exceeds its size".into(),
+            ));
         }
         let mut periods = Periods::with_capacity(n);
         for _ in 0..n {
             periods.push((r.i32()?, r.f64()?));
         }
-        let (mut holdout_periods, mut holdout_transactions, mut holdout_amount) = (Vec::new(), 0, 0.0);
+        let (mut holdout_periods, mut holdout_transactions, mut holdout_amount) =
+            (Vec::new(), 0, 0.0);
         if holdout_end_day.is_some() {
             let n = r.u32()? as usize;
             if n > bytes.len() / 4 {
-                return Err(ClvError::Corrupt("rfm_summary holdout count exceeds its size".into()));
+                return Err(ClvError::Corrupt(
+                    "rfm_summary holdout count exceeds its size".into(),
+                ));
             }
             holdout_periods = (0..n).map(|_| r.i32()).collect::<Result<_>>()?;
             holdout_transactions = r.u64()?;
@@ -501,7 +521,10 @@ macro_rules! read_le {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8]> {
-        let s = self.b.get(self.i..self.i + n).ok_or_else(|| ClvError::Corrupt("truncated rfm_summary".into()))?;
+        let s = self
+            .b
+            .get(self.i..self.i + n)
+            .ok_or_else(|| ClvError::Corrupt("truncated rfm_summary".into()))?;
         self.i += n;
         Ok(s)
     }
@@ -560,10 +583,22 @@ mod tests {
     #[test]
     fn weeks_start_on_monday_and_months_on_the_first() {
         // 1997-09-30 was a Tuesday.
-        assert_eq!(PeriodUnit::Week.period_start(day(1997, 9, 30)), day(1997, 9, 29));
-        assert_eq!(PeriodUnit::Week.period_start(day(1997, 9, 28)), day(1997, 9, 22));
-        assert_eq!(PeriodUnit::Month.period_start(day(1997, 9, 30)), day(1997, 9, 1));
-        assert_eq!(PeriodUnit::Month.periods_between(day(1997, 9, 1), day(1998, 6, 1)), 9);
+        assert_eq!(
+            PeriodUnit::Week.period_start(day(1997, 9, 30)),
+            day(1997, 9, 29)
+        );
+        assert_eq!(
+            PeriodUnit::Week.period_start(day(1997, 9, 28)),
+            day(1997, 9, 22)
+        );
+        assert_eq!(
+            PeriodUnit::Month.period_start(day(1997, 9, 30)),
+            day(1997, 9, 1)
+        );
+        assert_eq!(
+            PeriodUnit::Month.periods_between(day(1997, 9, 1), day(1998, 6, 1)),
+            9
+        );
     }
 
     #[test]
@@ -598,7 +633,12 @@ mod tests {
     #[test]
     fn same_period_transactions_merge_and_order_does_not_matter() {
         let end = day(2020, 3, 31);
-        let tx = [(at(2020, 1, 6) + 5, 10.0), (at(2020, 1, 6) + 99, 5.0), (at(2020, 1, 20), 7.0), (at(2020, 1, 8), 3.0)];
+        let tx = [
+            (at(2020, 1, 6) + 5, 10.0),
+            (at(2020, 1, 6) + 99, 5.0),
+            (at(2020, 1, 20), 7.0),
+            (at(2020, 1, 8), 3.0),
+        ];
         let mut fwd = RfmState::new(PeriodUnit::Week, end, None).unwrap();
         let mut rev = fwd.clone();
         for &(t, a) in &tx {
@@ -611,7 +651,10 @@ mod tests {
         rev.normalise();
         assert_eq!(fwd.periods, rev.periods);
         // Monday 2020-01-06 and Wednesday 2020-01-08 share a week: periods are that week and 01-20.
-        assert_eq!(fwd.periods.as_slice(), &[(day(2020, 1, 6), 18.0), (day(2020, 1, 20), 7.0)]);
+        assert_eq!(
+            fwd.periods.as_slice(),
+            &[(day(2020, 1, 6), 18.0), (day(2020, 1, 20), 7.0)]
+        );
         let s = fwd.summary(TimeUnit::Week);
         assert_eq!((s.frequency, s.recency, s.monetary_value), (1.0, 2.0, 7.0));
         // End 2020-03-31 is a Tuesday: its week starts 2020-03-30, 12 weeks after 2020-01-06.
@@ -627,12 +670,15 @@ mod tests {
         assert_eq!(s.add(at(1997, 10, 1), 1.0).unwrap(), Added::Ignored);
         s.normalise();
         let m = s.summary(TimeUnit::Month);
-        assert!((m.tenure - (day(1997, 9, 1) - day(1997, 1, 1)) as f64 / DAYS_PER_MONTH).abs() < 1e-12);
+        assert!(
+            (m.tenure - (day(1997, 9, 1) - day(1997, 1, 1)) as f64 / DAYS_PER_MONTH).abs() < 1e-12
+        );
     }
 
     #[test]
     fn holdout_matches_lifetimes_calibration_and_holdout_data() {
-        let mut s = RfmState::new(PeriodUnit::Day, day(1997, 9, 30), Some(day(1998, 6, 30))).unwrap();
+        let mut s =
+            RfmState::new(PeriodUnit::Day, day(1997, 9, 30), Some(day(1998, 6, 30))).unwrap();
         s.add(at(1997, 1, 1), 10.0).unwrap();
         s.add(at(1997, 9, 30) + 3_600_000_000, 4.0).unwrap(); // same day as the end: calibration
         assert_eq!(s.add(at(1997, 12, 12), 20.0).unwrap(), Added::Holdout);
@@ -651,7 +697,10 @@ mod tests {
     #[test]
     fn bad_amounts_are_rejected() {
         let mut s = RfmState::new(PeriodUnit::Day, 10, None).unwrap();
-        assert!(matches!(s.add(0, f64::NAN), Err(ClvError::InvalidParameter(_))));
+        assert!(matches!(
+            s.add(0, f64::NAN),
+            Err(ClvError::InvalidParameter(_))
+        ));
         assert!(s.add(0, f64::INFINITY).is_err());
         // Refunds are summed into their period like any amount.
         s.add(0, 10.0).unwrap();
@@ -667,7 +716,12 @@ mod tests {
         let mut whole = a.clone();
         for (i, t) in [5i64, 50, 7, 150, 120, 50, 9].iter().enumerate() {
             let (ts, amt) = (t * USECS_PER_DAY, i as f64 + 0.5);
-            if i % 2 == 0 { a.add(ts, amt) } else { b.add(ts, amt) }.unwrap();
+            if i % 2 == 0 {
+                a.add(ts, amt)
+            } else {
+                b.add(ts, amt)
+            }
+            .unwrap();
             whole.add(ts, amt).unwrap();
         }
         a.merge(&b).unwrap();
@@ -679,7 +733,10 @@ mod tests {
         assert_eq!(RfmState::decode(&bytes).unwrap(), a);
         assert!(RfmState::decode(&bytes[..bytes.len() - 1]).is_err());
         bytes[3] = 99;
-        assert!(matches!(RfmState::decode(&bytes), Err(ClvError::Corrupt(_))));
+        assert!(matches!(
+            RfmState::decode(&bytes),
+            Err(ClvError::Corrupt(_))
+        ));
         let other = RfmState::new(PeriodUnit::Week, 100, Some(200)).unwrap();
         assert!(a.merge(&other).is_err());
     }
@@ -688,26 +745,42 @@ mod tests {
     #[test]
     fn cdnow_summary_reproduces_lifetimes() {
         let base = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/cdnow/");
-        let raw = std::fs::read_to_string(format!("{base}CDNOW_sample.txt")).expect("shared data beside the repo");
+        let raw = std::fs::read_to_string(format!("{base}CDNOW_sample.txt"))
+            .expect("shared data beside the repo");
         let end = day(1997, 9, 30);
         let mut states: BTreeMap<i64, RfmState> = BTreeMap::new();
         for line in raw.lines() {
             let f: Vec<&str> = line.split_whitespace().collect();
             let id: i64 = f[1].parse().unwrap();
             let ymd: i32 = f[2].parse().unwrap();
-            let ts = day(ymd / 10000, (ymd / 100 % 100) as u32, (ymd % 100) as u32) as i64 * USECS_PER_DAY;
-            let st = states.entry(id).or_insert_with(|| RfmState::new(PeriodUnit::Day, end, None).unwrap());
+            let ts = day(ymd / 10000, (ymd / 100 % 100) as u32, (ymd % 100) as u32) as i64
+                * USECS_PER_DAY;
+            let st = states
+                .entry(id)
+                .or_insert_with(|| RfmState::new(PeriodUnit::Day, end, None).unwrap());
             st.add(ts, f[4].parse().unwrap()).unwrap();
         }
-        let reference = std::fs::read_to_string(format!("{base}cdnow_customers_summary_with_transactions.csv")).unwrap();
+        let reference = std::fs::read_to_string(format!(
+            "{base}cdnow_customers_summary_with_transactions.csv"
+        ))
+        .unwrap();
         let mut n = 0;
         for line in reference.lines().skip(1) {
             let v: Vec<f64> = line.split(',').map(|x| x.parse().unwrap()).collect();
             let st = states.get_mut(&(v[0] as i64)).expect("customer present");
             st.normalise();
             let s = st.summary(TimeUnit::Week);
-            for (got, want, what) in [(s.frequency, v[1], "x"), (s.recency, v[2], "t_x"), (s.tenure, v[3], "T"), (s.monetary_value, v[4], "zbar")] {
-                assert!((got - want).abs() <= 0.005 + 1e-9, "customer {} {what}: {got} vs {want}", v[0]);
+            for (got, want, what) in [
+                (s.frequency, v[1], "x"),
+                (s.recency, v[2], "t_x"),
+                (s.tenure, v[3], "T"),
+                (s.monetary_value, v[4], "zbar"),
+            ] {
+                assert!(
+                    (got - want).abs() <= 0.005 + 1e-9,
+                    "customer {} {what}: {got} vs {want}",
+                    v[0]
+                );
             }
             n += 1;
         }

@@ -77,7 +77,9 @@ pub fn trigamma(x: f64) -> f64 {
     // 1/x + 1/(2x^2) + 1/(6x^3) - 1/(30x^5) + 1/(42x^7) - 1/(30x^9) + 5/(66x^11)
     let series = 1.0 / x
         + z / 2.0
-        + (1.0 / x) * z * (1.0 / 6.0 - z * (1.0 / 30.0 - z * (1.0 / 42.0 - z * (1.0 / 30.0 - z * 5.0 / 66.0))));
+        + (1.0 / x)
+            * z
+            * (1.0 / 6.0 - z * (1.0 / 30.0 - z * (1.0 / 42.0 - z * (1.0 / 30.0 - z * 5.0 / 66.0))));
     acc + series
 }
 
@@ -707,15 +709,31 @@ mod tests {
     #[test]
     fn trigamma_values() {
         let pi2 = std::f64::consts::PI * std::f64::consts::PI;
-        for (x, want) in [(1.0, pi2 / 6.0), (0.5, pi2 / 2.0), (2.0, pi2 / 6.0 - 1.0), (1e-3, 1e6 + pi2 / 6.0 - 2.0 * 1.2020569031595942e-3 + 3.0 * 1.0823232337111382e-6 - 4.0 * 1.0369277551433699e-9)] {
+        for (x, want) in [
+            (1.0, pi2 / 6.0),
+            (0.5, pi2 / 2.0),
+            (2.0, pi2 / 6.0 - 1.0),
+            (
+                1e-3,
+                1e6 + pi2 / 6.0 - 2.0 * 1.2020569031595942e-3 + 3.0 * 1.0823232337111382e-6
+                    - 4.0 * 1.0369277551433699e-9,
+            ),
+        ] {
             let got = trigamma(x);
-            assert!(((got - want) / want).abs() < 1e-12, "trigamma({x}) = {got}, want {want}");
+            assert!(
+                ((got - want) / want).abs() < 1e-12,
+                "trigamma({x}) = {got}, want {want}"
+            );
         }
         // The derivative of digamma, by central differences, over the range the fits use.
         for &x in &[0.01, 0.3, 1.7, 9.99, 10.0, 55.5, 1e4] {
             let h = 1e-5 * x;
             let fd = (digamma(x + h) - digamma(x - h)) / (2.0 * h);
-            assert!(((trigamma(x) - fd) / fd).abs() < 1e-7, "x = {x}: {} vs {fd}", trigamma(x));
+            assert!(
+                ((trigamma(x) - fd) / fd).abs() < 1e-7,
+                "x = {x}: {} vs {fd}",
+                trigamma(x)
+            );
         }
     }
 

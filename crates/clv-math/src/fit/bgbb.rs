@@ -209,7 +209,15 @@ pub fn fit_bgbb(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgBbParams>>
     };
     let starts = grid(&[&[0.5, 2.0], &[0.5, 2.0], &[0.5, 2.0], &[0.5, 2.0]]);
     // Few rows (one per distinct history over n opportunities): no preview needed.
-    let sol = solve(&obj, None, &starts, o.penalizer, o, MODEL, BgBbParams::NAMES)?;
+    let sol = solve(
+        &obj,
+        None,
+        &starts,
+        o.penalizer,
+        o,
+        MODEL,
+        BgBbParams::NAMES,
+    )?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
     let params = BgBbParams {
         alpha: e[0],

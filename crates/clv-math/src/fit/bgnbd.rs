@@ -11,8 +11,9 @@
 //! Gradient w.r.t. log-parameters by hand (digamma for the gamma-function terms).
 
 use super::{
-    customer_preview, finish, frequency_groups, grid, group_index, invalid, log_parameter_hessian, Distinct, log_add_exp_w, require_fittable, solve,
-    validate_continuous, CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
+    customer_preview, finish, frequency_groups, grid, group_index, invalid, log_add_exp_w,
+    log_parameter_hessian, require_fittable, solve, validate_continuous, CustomerRow, Distinct,
+    Fit, FitOptions, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
 use crate::params::{BgNbdParams, ModelParams};
@@ -76,7 +77,11 @@ impl Objective for BgNbd {
     /// In closed form, from the same pass as the gradient (see [`BgNbd::pass`]).
     fn ll_hessian(&self, y: &[f64], check: fn()) -> Option<Vec<Vec<f64>>> {
         let (_, g, h) = self.pass::<true>(y, check);
-        Some(log_parameter_hessian([y[0].exp(), y[1].exp(), y[2].exp(), y[3].exp()], g, h))
+        Some(log_parameter_hessian(
+            [y[0].exp(), y[1].exp(), y[2].exp(), y[3].exp()],
+            g,
+            h,
+        ))
     }
 
     fn ll_grad(&self, y: &[f64], grad: &mut [f64], check: fn()) -> f64 {
@@ -132,7 +137,11 @@ impl BgNbd {
         // ln(alpha + t) and 1 / (alpha + t) once per distinct time.
         let ln_at: Vec<f64> = self.times.iter().map(|t| (alpha + t).ln()).collect();
         let inv_at: Vec<f64> = self.times.iter().map(|t| 1.0 / (alpha + t)).collect();
-        let inv_b_x1: Vec<f64> = self.groups.iter().map(|(x, _)| 1.0 / (b + x - 1.0)).collect();
+        let inv_b_x1: Vec<f64> = self
+            .groups
+            .iter()
+            .map(|(x, _)| 1.0 / (b + x - 1.0))
+            .collect();
         for (i, row) in self.rows.iter().enumerate() {
             if i % CHECK_EVERY == CHECK_EVERY - 1 {
                 check();
@@ -218,7 +227,15 @@ pub fn fit_bgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgNbdParams
     starts.push(vec![0.1; 4]); // lifetimes' own start
 
     let preview = customer_preview(rows).map(|s| BgNbd::new(&s, scale));
-    let sol = solve(&obj, preview.as_ref().map(|p| p as &dyn Objective), &starts, o.penalizer, o, MODEL, BgNbdParams::NAMES)?;
+    let sol = solve(
+        &obj,
+        preview.as_ref().map(|p| p as &dyn Objective),
+        &starts,
+        o.penalizer,
+        o,
+        MODEL,
+        BgNbdParams::NAMES,
+    )?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
     let params = BgNbdParams {
         r: e[0],
@@ -236,7 +253,9 @@ pub fn fit_bgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgNbdParams
 mod tests {
     use super::*;
     use crate::error::ClvError;
-    use crate::fit::testdata::{assert_rel, cdnow_rows, check_gradient, check_hessian, compress, simulate_bgnbd};
+    use crate::fit::testdata::{
+        assert_rel, cdnow_rows, check_gradient, check_hessian, compress, simulate_bgnbd,
+    };
 
     #[test]
     fn cdnow_matches_lifetimes() {
@@ -453,7 +472,11 @@ mod tests {
         for rows in [cdnow_rows(), sim] {
             let scale = 1.0 / rows.iter().fold(0.0_f64, |m, r| m.max(r.t));
             let obj = BgNbd::new(&rows, scale);
-            for p in [[0.243, 4.414 * scale, 0.793, 2.426], [2.0, 0.3, 5.0, 0.2], [0.05, 0.01, 0.1, 40.0]] {
+            for p in [
+                [0.243, 4.414 * scale, 0.793, 2.426],
+                [2.0, 0.3, 5.0, 0.2],
+                [0.05, 0.01, 0.1, 40.0],
+            ] {
                 let y: Vec<f64> = p.iter().map(|v| v.ln()).collect();
                 check_hessian(&obj, &y, 1e-6);
             }

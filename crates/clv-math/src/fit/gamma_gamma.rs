@@ -10,8 +10,8 @@
 //! Gradient w.r.t. log-parameters by hand.
 
 use super::{
-    finish, frequency_groups, log_parameter_hessian, spend_preview, grid, invalid, solve, Fit, FitOptions, Objective, SpendRow,
-    CHECK_EVERY,
+    finish, frequency_groups, grid, invalid, log_parameter_hessian, solve, spend_preview, Fit,
+    FitOptions, Objective, SpendRow, CHECK_EVERY,
 };
 use crate::error::Result;
 use crate::params::{GammaGammaParams, ModelParams};
@@ -78,7 +78,11 @@ impl Objective for GammaGamma {
     /// In closed form, from the same pass as the gradient (see [`GammaGamma::pass`]).
     fn ll_hessian(&self, y: &[f64], check: fn()) -> Option<Vec<Vec<f64>>> {
         let (_, g, h) = self.pass::<true>(y, check);
-        Some(log_parameter_hessian([y[0].exp(), y[1].exp(), y[2].exp()], g, h))
+        Some(log_parameter_hessian(
+            [y[0].exp(), y[1].exp(), y[2].exp()],
+            g,
+            h,
+        ))
     }
 
     /// v is in currency units (not rescaled, to keep lifetimes' penalty): its magnitude follows

@@ -12,8 +12,9 @@
 //! repeat purchase). Gradient w.r.t. log-parameters by hand.
 
 use super::{
-    customer_preview, finish, frequency_groups, grid, group_index, invalid, log_add_exp_w, require_fittable, solve,
-    validate_continuous, CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
+    customer_preview, finish, frequency_groups, grid, group_index, invalid, log_add_exp_w,
+    require_fittable, solve, validate_continuous, CustomerRow, Fit, FitOptions, Objective,
+    CHECK_EVERY,
 };
 use crate::error::Result;
 use crate::params::{MbgNbdParams, ModelParams};
@@ -159,7 +160,15 @@ pub fn fit_mbgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<MbgNbdPara
     starts.push(vec![0.1; 4]);
 
     let preview = customer_preview(rows).map(|s| MbgNbd::new(&s, scale));
-    let sol = solve(&obj, preview.as_ref().map(|p| p as &dyn Objective), &starts, o.penalizer, o, MODEL, MbgNbdParams::NAMES)?;
+    let sol = solve(
+        &obj,
+        preview.as_ref().map(|p| p as &dyn Objective),
+        &starts,
+        o.penalizer,
+        o,
+        MODEL,
+        MbgNbdParams::NAMES,
+    )?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
     let params = MbgNbdParams {
         r: e[0],

@@ -31,9 +31,9 @@
 pub mod bgbb;
 pub mod bgnbd;
 pub mod gamma_gamma;
-pub mod patterns;
 pub mod mbgnbd;
 pub mod paretonbd;
+pub mod patterns;
 
 pub use bgbb::fit_bgbb;
 pub use bgnbd::fit_bgnbd;
@@ -44,8 +44,8 @@ pub use paretonbd::fit_paretonbd;
 use crate::error::{ClvError, Result};
 use crate::fast_hash::FxBuild;
 use crate::optimize::{bfgs_from, hessian_fd, invert_spd, Minimum};
-use std::collections::HashMap;
 use crate::params::ModelParams;
+use std::collections::HashMap;
 
 /// One distinct customer pattern; w = number of identical customers (weight, > 0).
 /// For BG/BB, `t` is the number of transaction opportunities n and `x`, `tx` are counts of periods.
@@ -247,7 +247,11 @@ pub(crate) fn spend_preview(rows: &[SpendRow]) -> Option<Vec<SpendRow>> {
 
 /// The Hessian with respect to log-parameters y = ln(theta) from the gradient `g` and Hessian `h`
 /// (upper triangle used) in natural parameters: H_y = D H D + diag(theta * g), D = diag(theta).
-pub(crate) fn log_parameter_hessian<const K: usize>(theta: [f64; K], g: [f64; K], h: [[f64; K]; K]) -> Vec<Vec<f64>> {
+pub(crate) fn log_parameter_hessian<const K: usize>(
+    theta: [f64; K],
+    g: [f64; K],
+    h: [[f64; K]; K],
+) -> Vec<Vec<f64>> {
     let mut out = vec![vec![0.0; K]; K];
     for j in 0..K {
         for k in j..K {
@@ -292,13 +296,41 @@ pub(crate) fn solve(
     let mut found = None;
     if let Some(p) = preview {
         let mut preview_iterations = 0;
-        if let Ok(a) = search(p, starts, None, penalty, o, names, false, &mut preview_iterations) {
+        if let Ok(a) = search(
+            p,
+            starts,
+            None,
+            penalty,
+            o,
+            names,
+            false,
+            &mut preview_iterations,
+        ) {
             let h0 = a.inv_hessian.as_deref();
-            found = search(obj, &[a.m.x], h0, penalty, o, names, true, &mut total_iterations).ok();
+            found = search(
+                obj,
+                &[a.m.x],
+                h0,
+                penalty,
+                o,
+                names,
+                true,
+                &mut total_iterations,
+            )
+            .ok();
         }
     }
     if found.is_none() {
-        match search(obj, starts, None, penalty, o, names, true, &mut total_iterations) {
+        match search(
+            obj,
+            starts,
+            None,
+            penalty,
+            o,
+            names,
+            true,
+            &mut total_iterations,
+        ) {
             Ok(a) => found = Some(a),
             Err(problem) => last_problem = problem,
         }
@@ -401,7 +433,11 @@ fn search(
                     .map(|i| {
                         (0..k)
                             .map(|j| {
-                                let pen = if i == j { 4.0 * penalty * (2.0 * m.x[i]).exp() } else { 0.0 };
+                                let pen = if i == j {
+                                    4.0 * penalty * (2.0 * m.x[i]).exp()
+                                } else {
+                                    0.0
+                                };
                                 -h[i][j] / w + pen
                             })
                             .collect()
@@ -415,7 +451,11 @@ fn search(
         if !hessian {
             // A preview only proposes a start (and a matrix): good enough near a maximum.
             let inv_hessian = inv.map(|inv| inv.concat());
-            return Ok(Accepted { m, log_var: None, inv_hessian });
+            return Ok(Accepted {
+                m,
+                log_var: None,
+                inv_hessian,
+            });
         }
         // Observed information of the TOTAL penalised objective = W * Hessian of the mean one.
         let log_var = inv
@@ -430,7 +470,11 @@ fn search(
         }
         // A strict maximum (or a converged run) is the answer; other starts are only for runs
         // that failed.
-        return Ok(Accepted { m, log_var, inv_hessian: None });
+        return Ok(Accepted {
+            m,
+            log_var,
+            inv_hessian: None,
+        });
     }
     Err(last_problem)
 }
@@ -566,7 +610,10 @@ pub(crate) fn frequency_groups(xw: impl Iterator<Item = (f64, f64)>) -> Vec<(f64
     for (x, w) in xw {
         *sums.entry((x + 0.0).to_bits()).or_insert(0.0) += w;
     }
-    let mut out: Vec<(f64, f64)> = sums.into_iter().map(|(x, w)| (f64::from_bits(x), w)).collect();
+    let mut out: Vec<(f64, f64)> = sums
+        .into_iter()
+        .map(|(x, w)| (f64::from_bits(x), w))
+        .collect();
     out.sort_by(|a, b| a.0.total_cmp(&b.0));
     out
 }
@@ -747,7 +794,10 @@ pub(crate) mod testdata {
         let scale = fd.iter().flatten().fold(0.0_f64, |m, v| m.max(v.abs()));
         for (i, (hr, fr)) in h.iter().zip(&fd).enumerate() {
             for (j, (a, b)) in hr.iter().zip(fr).enumerate() {
-                assert!((a - b).abs() <= rel_tol * scale, "H[{i}][{j}] at {y:?}: {a} vs {b}");
+                assert!(
+                    (a - b).abs() <= rel_tol * scale,
+                    "H[{i}][{j}] at {y:?}: {a} vs {b}"
+                );
             }
         }
     }
@@ -852,21 +902,39 @@ mod preview_tests {
     #[test]
     fn sample_keeps_the_total_weight_and_the_order() {
         let rows: Vec<CustomerRow> = (0..50_000)
-            .map(|i| CustomerRow { x: (i % 7) as f64, tx: 0.0, t: i as f64, w: 1.0 + (i % 3) as f64 })
+            .map(|i| CustomerRow {
+                x: (i % 7) as f64,
+                tx: 0.0,
+                t: i as f64,
+                w: 1.0 + (i % 3) as f64,
+            })
             .collect();
         let s = customer_preview(&rows).expect("many rows");
         let total: f64 = rows.iter().map(|r| r.w).sum();
         let got: f64 = s.iter().map(|r| r.w).sum();
         assert!((got - total).abs() <= 1e-9 * total, "{got} vs {total}");
-        assert!(s.len() <= PREVIEW_ROWS && s.len() > PREVIEW_ROWS / 2, "{}", s.len());
-        assert!(s.windows(2).all(|w| w[0].t < w[1].t), "a subsequence of the rows");
+        assert!(
+            s.len() <= PREVIEW_ROWS && s.len() > PREVIEW_ROWS / 2,
+            "{}",
+            s.len()
+        );
+        assert!(
+            s.windows(2).all(|w| w[0].t < w[1].t),
+            "a subsequence of the rows"
+        );
         // A row heavier than the sampling step is taken with its weight kept.
         let mut heavy = rows.clone();
         heavy[10].w = total;
         let s = customer_preview(&heavy).unwrap();
         let w10 = s.iter().find(|r| r.t == 10.0).unwrap().w;
-        assert!((w10 - total).abs() < total / PREVIEW_ROWS as f64 * 1.01, "{w10}");
-        assert!(customer_preview(&rows[..4 * PREVIEW_ROWS]).is_none(), "small fits need no preview");
+        assert!(
+            (w10 - total).abs() < total / PREVIEW_ROWS as f64 * 1.01,
+            "{w10}"
+        );
+        assert!(
+            customer_preview(&rows[..4 * PREVIEW_ROWS]).is_none(),
+            "small fits need no preview"
+        );
     }
 
     #[test]
@@ -883,11 +951,24 @@ mod preview_tests {
         let warm = solve(&obj, Some(&preview), &starts, 0.0, &o, "BG/NBD", &names).unwrap();
         assert!(cold.converged && warm.converged);
         for i in 0..4 {
-            assert!((cold.y[i] - warm.y[i]).abs() < 1e-5, "{:?} vs {:?}", cold.y, warm.y);
-            let (c, w) = (cold.log_var.as_ref().unwrap()[i], warm.log_var.as_ref().unwrap()[i]);
+            assert!(
+                (cold.y[i] - warm.y[i]).abs() < 1e-5,
+                "{:?} vs {:?}",
+                cold.y,
+                warm.y
+            );
+            let (c, w) = (
+                cold.log_var.as_ref().unwrap()[i],
+                warm.log_var.as_ref().unwrap()[i],
+            );
             assert!((c - w).abs() <= 1e-3 * c, "variances {c} vs {w}");
         }
-        assert!(warm.iterations < cold.iterations, "{} vs {}", warm.iterations, cold.iterations);
+        assert!(
+            warm.iterations < cold.iterations,
+            "{} vs {}",
+            warm.iterations,
+            cold.iterations
+        );
     }
 }
 

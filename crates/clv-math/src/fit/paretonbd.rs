@@ -28,8 +28,8 @@
 //! When t_x = T the A0 term is 0 and drops out.
 
 use super::{
-    customer_preview, finish, frequency_groups, grid, invalid, require_fittable, solve, validate_continuous,
-    CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
+    customer_preview, finish, frequency_groups, grid, invalid, require_fittable, solve,
+    validate_continuous, CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
 use crate::params::{ModelParams, ParetoNbdParams};

@@ -73,7 +73,10 @@ impl PatternCounts {
     /// Every (pattern, summed weight), in table order.
     pub fn entries(&mut self) -> impl Iterator<Item = (Key, f64)> + '_ {
         self.flush();
-        self.slots.iter().filter(|s| s.w != 0.0).map(|s| (s.key, s.w))
+        self.slots
+            .iter()
+            .filter(|s| s.w != 0.0)
+            .map(|s| (s.key, s.w))
     }
 
     /// Adds every pattern of `other`.
@@ -151,7 +154,11 @@ mod tests {
         let mut m: HashMap<Key, f64> = HashMap::new();
         // Many repeats of few patterns, then many distinct ones: crosses growth and batches.
         for i in 0..200_000u64 {
-            let k = if i % 2 == 0 { [i % 37, 0, (i % 11) << 52] } else { [i, i / 3, 7] };
+            let k = if i % 2 == 0 {
+                [i % 37, 0, (i % 11) << 52]
+            } else {
+                [i, i / 3, 7]
+            };
             let w = 1.0 + (i % 4) as f64;
             p.add(k, w);
             *m.entry(k).or_insert(0.0) += w;

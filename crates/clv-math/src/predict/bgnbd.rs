@@ -173,7 +173,9 @@ impl PurchaseModel for BgNbdParams {
         horizons: &[f64],
         out: &mut [f64],
     ) -> Option<Result<()>> {
-        super::if_alive_many(self.validate(), x, big_t, horizons, out, |t| self.numerator(t, x, big_t))
+        super::if_alive_many(self.validate(), x, big_t, horizons, out, |t| {
+            self.numerator(t, x, big_t)
+        })
     }
 }
 

@@ -182,7 +182,9 @@ impl PurchaseModel for ParetoNbdParams {
         horizons: &[f64],
         out: &mut [f64],
     ) -> Option<Result<()>> {
-        super::if_alive_many(self.validate(), x, big_t, horizons, out, |t| self.alive_expectation(t, x, big_t))
+        super::if_alive_many(self.validate(), x, big_t, horizons, out, |t| {
+            self.alive_expectation(t, x, big_t)
+        })
     }
 }
 
