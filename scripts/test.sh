@@ -25,10 +25,12 @@ as_root cp "$ROOT"/tests/upgrade/clv_ext--*.sql "$("$PG_CONFIG" --sharedir)/exte
 start_cluster regress-cluster
 log "SQL regression tests (pg_regress)"
 OUT=$(pg_dir "$BUILD/regress")
-cp -r "$ROOT/tests/regress/sql" "$ROOT/tests/regress/expected" "$OUT/"
+# The reference data travel with the tests: the server reads them with COPY as the postgres OS
+# user, who may not be able to enter the checkout (a clone under /root or a mode-700 folder).
+cp -r "$ROOT/tests/regress/sql" "$ROOT/tests/regress/expected" "$ROOT/tests/data" "$OUT/"
 as_root chown -R postgres "$OUT"
 REGRESS=$(ls "$ROOT"/tests/regress/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort)
-if ! as_pg env PG_ABS_SRCDIR="$ROOT/tests/regress" CLV_SHARED_DATA="$(cd "$ROOT/.." && pwd)/shared/data" \
+if ! as_pg env PG_ABS_SRCDIR="$ROOT/tests/regress" CLV_TEST_DATA="$OUT/data" \
     "$(dirname "$PG_CONFIG")/../lib/pgxs/src/test/regress/pg_regress" \
     --host="$PGHOST" --port="$PGPORT" --user=postgres --inputdir="$OUT" --outputdir="$OUT" \
     --dbname=clv_regress --load-extension=clv_ext $REGRESS; then

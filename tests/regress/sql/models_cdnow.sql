@@ -1,9 +1,9 @@
 -- Acceptance: BG/NBD, Pareto/NBD, MBG/NBD and Gamma-Gamma fitted by SQL aggregates on the 2,357
 -- CDNOW customers (weeks) reproduce the published parameters and log-likelihoods
--- (../shared/data/README.md), and the scoring functions the reference predictions.
+-- (tests/data/README.md), and the scoring functions the reference predictions.
 SET extra_float_digits = 0;
-\getenv shared CLV_SHARED_DATA
-\set reference :shared '/cdnow/cdnow_customers_summary_with_transactions.csv'
+\getenv data CLV_TEST_DATA
+\set reference :data '/cdnow/cdnow_customers_summary_with_transactions.csv'
 CREATE TABLE cdnow_rfm (id int, x float8, t_x float8, t float8, zbar float8);
 COPY cdnow_rfm FROM :'reference' (FORMAT csv, HEADER);
 

@@ -12,8 +12,8 @@ EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END $$;
 
-\getenv shared CLV_SHARED_DATA
-\set reference :shared '/cdnow/cdnow_customers_summary_with_transactions.csv'
+\getenv data CLV_TEST_DATA
+\set reference :data '/cdnow/cdnow_customers_summary_with_transactions.csv'
 CREATE TABLE clv_customers (id int, x float8, t_x float8, t float8, zbar float8);
 COPY clv_customers FROM :'reference' (FORMAT csv, HEADER);
 

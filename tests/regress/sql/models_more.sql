@@ -11,8 +11,8 @@ EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM || coalesce(' HINT: ' || nullif(hint, ''), '');
 END $$;
 
-\getenv shared CLV_SHARED_DATA
-\set donations :shared '/donations/donations.csv'
+\getenv data CLV_TEST_DATA
+\set donations :data '/donations/donations.csv'
 CREATE TABLE donations (frequency float8, recency float8, periods float8, weights float8);
 COPY donations FROM :'donations' (FORMAT csv, HEADER);
 

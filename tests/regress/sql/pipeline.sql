@@ -75,8 +75,8 @@ SELECT prosecdef AS security_definer FROM pg_proc WHERE proname = 'clv_pipeline'
 -- 0: 1411, 0.236712, 0.225087   1: 439, 0.697039, 0.523131   2: 214, 1.392523, 1.044134
 -- 3: 100, 1.560000, 1.520280    4: 62, 2.532258, 2.163866    5: 38, 2.947368, 2.653846
 -- 6: 29, 3.862069, 3.504042; purchases MAE 0.785454, RMSE 1.607982, bias -0.096984.
-\getenv shared CLV_SHARED_DATA
-\set raw :shared '/cdnow/CDNOW_sample.txt'
+\getenv data CLV_TEST_DATA
+\set raw :data '/cdnow/CDNOW_sample.txt'
 CREATE TABLE cdnow_lines (line text);
 COPY cdnow_lines FROM :'raw';
 CREATE TABLE cdnow_tx AS

@@ -1,9 +1,9 @@
 -- Acceptance: the 2,357 CDNOW customers of lifetimes' reference summary are reproduced from the
 -- raw transactions (observation end 1997-09-30, day periods, recency and T in weeks) within 0.005.
 SET extra_float_digits = 0;
-\getenv shared CLV_SHARED_DATA
-\set raw :shared '/cdnow/CDNOW_sample.txt'
-\set reference :shared '/cdnow/cdnow_customers_summary_with_transactions.csv'
+\getenv data CLV_TEST_DATA
+\set raw :data '/cdnow/CDNOW_sample.txt'
+\set reference :data '/cdnow/cdnow_customers_summary_with_transactions.csv'
 CREATE TABLE cdnow_raw (line text);
 COPY cdnow_raw FROM :'raw';
 CREATE TABLE cdnow AS

@@ -695,11 +695,11 @@ pub(crate) fn grid(candidates: &[&[f64]]) -> Vec<Vec<f64>> {
 
 #[cfg(test)]
 pub(crate) mod testdata {
-    //! The reference data sets of /work/shared/data (see its README).
+    //! The reference data sets of tests/data (see its README).
     use super::{CustomerRow, SpendRow};
 
     fn read(rel: &str) -> String {
-        let path = format!("{}/../../../shared/data/{rel}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../tests/data/{rel}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
     }
 

@@ -232,11 +232,11 @@ pub(crate) mod testing {
     }
 
     fn read(rel: &str) -> String {
-        let path = format!("{}/../../../shared/data/{rel}", env!("CARGO_MANIFEST_DIR"));
+        let path = format!("{}/../../tests/data/{rel}", env!("CARGO_MANIFEST_DIR"));
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {path}: {e}"))
     }
 
-    /// (x, t_x, T, zbar) of the 2,357 CDNOW customers (weeks), see shared/data/README.md.
+    /// (x, t_x, T, zbar) of the 2,357 CDNOW customers (weeks), see tests/data/README.md.
     pub fn cdnow() -> Vec<(f64, f64, f64, f64)> {
         read("cdnow/cdnow_customers_summary_with_transactions.csv")
             .lines()
