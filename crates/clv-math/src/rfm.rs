@@ -383,11 +383,17 @@ impl RfmState {
             };
             Holdout {
                 frequency: self.holdout_periods.len() as f64,
-                monetary_value: if self.holdout_transactions > 0 {
+                monetary_value: if self.holdout_periods.is_empty() {
+                    0.0
+                } else {
+                    self.holdout_amount / self.holdout_periods.len() as f64
+                },
+                monetary_value_per_transaction: if self.holdout_transactions > 0 {
                     self.holdout_amount / self.holdout_transactions as f64
                 } else {
                     0.0
                 },
+                total_amount: self.holdout_amount,
                 duration,
                 transactions: self.holdout_transactions,
             }
@@ -549,9 +555,18 @@ pub struct Summary {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Holdout {
+    /// Distinct purchase periods in the holdout window (lifetimes' `frequency_holdout`).
     pub frequency: f64,
-    /// Mean of the raw holdout transaction amounts (lifetimes does not merge periods here).
+    /// Mean spend per holdout purchase period: total holdout spend / `frequency`, the same
+    /// per-period convention as the calibration `monetary_value` and PyMC-Marketing's fix of
+    /// lifetimes' `calibration_and_holdout_data` (0 without holdout purchases).
     pub monetary_value: f64,
+    /// Mean of the raw holdout transaction amounts, as lifetimes 0.11.3 computes
+    /// `monetary_value_holdout` (it does not merge transactions of the same period there, so its
+    /// figure does not match its own `frequency_holdout`).
+    pub monetary_value_per_transaction: f64,
+    /// Total holdout spend.
+    pub total_amount: f64,
     pub duration: f64,
     pub transactions: u64,
 }
@@ -688,10 +703,28 @@ mod tests {
         s.normalise();
         let h = s.summary(TimeUnit::Week).holdout.unwrap();
         assert_eq!(h.frequency, 2.0); // distinct holdout days
-        assert!((h.monetary_value - 12.0).abs() < 1e-12); // raw mean of 20, 10, 6
+        assert!((h.monetary_value - 18.0).abs() < 1e-12); // per day: (20 + 10, 6) -> 36 / 2
+        assert!((h.monetary_value_per_transaction - 12.0).abs() < 1e-12); // raw mean of 20, 10, 6
+        assert_eq!(h.total_amount, 36.0);
         assert!((h.duration - 273.0 / 7.0).abs() < 1e-12);
         assert_eq!(s.summary(TimeUnit::Day).holdout.unwrap().duration, 273.0);
         assert!(RfmState::new(PeriodUnit::Day, 10, Some(9)).is_err());
+    }
+
+    /// lifetimes issue (PyMC-Marketing fixed it): c4 = (2015-01-16, 6), (2015-02-02, 3),
+    /// (2015-02-05, 3), (2015-02-05, 6), calibration end 2015-02-01, observation end 2015-02-07.
+    #[test]
+    fn holdout_monetary_value_is_per_period() {
+        let mut s =
+            RfmState::new(PeriodUnit::Day, day(2015, 2, 1), Some(day(2015, 2, 7))).unwrap();
+        for (d, amount) in [(16, 6.0), (33, 3.0), (36, 3.0), (36, 6.0)] {
+            s.add(at(2015, 1, 1) + (d - 1) * USECS_PER_DAY, amount).unwrap();
+        }
+        s.normalise();
+        let h = s.summary(TimeUnit::Day).holdout.unwrap();
+        assert_eq!(h.frequency, 2.0);
+        assert_eq!(h.monetary_value, 6.0); // (3 + 9) / 2 periods
+        assert_eq!(h.monetary_value_per_transaction, 4.0); // lifetimes: (3 + 3 + 6) / 3
     }
 
     #[test]
