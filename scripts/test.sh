@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # README command 2: the whole test suite (maths unit tests, in-backend #[pg_test]s, SQL regression
 # tests through CREATE EXTENSION on a real server). .ci/run calls exactly this.
+# For a developer's quick loop: CLV_REGRESS_ONLY=1 skips the cargo test runs, and
+# CLV_REGRESS="rfm_types pipeline" runs only those SQL tests.
 source "$(dirname "$0")/lib.sh"
 ensure_setup
 # Every runner's output also goes to a log, from which the closing line totals the tests.
 LOG=$(mktemp)
 exec > >(tee "$LOG") 2>&1
 
+if [ -z "${CLV_REGRESS_ONLY:-}" ]; then
 log "unit tests of the maths crate (cargo test -p clv-math)"
 (cd "$ROOT" && cargo test -p clv-math --release)
 
@@ -18,6 +21,7 @@ log "in-backend tests on a second server version (cargo pgrx test pg18)"
 ensure_pg18
 PGRX_TEST_DATA_18=$(pg_dir "$BUILD/pgrx-test-data-18")
 (cd "$ROOT" && cargo pgrx test pg18 --runas postgres --pgdata "$PGRX_TEST_DATA_18")
+fi
 
 install_extension
 # The previous release's install script (as its build generated it), for the upgrade test.
@@ -29,7 +33,7 @@ OUT=$(pg_dir "$BUILD/regress")
 # user, who may not be able to enter the checkout (a clone under /root or a mode-700 folder).
 cp -r "$ROOT/tests/regress/sql" "$ROOT/tests/regress/expected" "$ROOT/tests/data" "$OUT/"
 as_root chown -R postgres "$OUT"
-REGRESS=$(ls "$ROOT"/tests/regress/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort)
+REGRESS=${CLV_REGRESS:-$(ls "$ROOT"/tests/regress/sql/*.sql | xargs -n1 basename | sed 's/\.sql$//' | sort)}
 if ! as_pg env PG_ABS_SRCDIR="$ROOT/tests/regress" CLV_TEST_DATA="$OUT/data" \
     "$(dirname "$PG_CONFIG")/../lib/pgxs/src/test/regress/pg_regress" \
     --host="$PGHOST" --port="$PGPORT" --user=postgres --inputdir="$OUT" --outputdir="$OUT" \

@@ -67,10 +67,17 @@ CREATE FUNCTION clv_pipeline(
     discount_rate double precision DEFAULT 0.01,
     target_schema name DEFAULT 'clv',
     clusters integer DEFAULT 4,
-    seed bigint DEFAULT 1
+    seed bigint DEFAULT 1,
+    penalizer double precision DEFAULT 0
 ) RETURNS TABLE (run_id bigint, customers bigint, total_clv double precision, seconds double precision)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
+    -- When the purchase model's likelihood has no interior maximum (regular buyers, no visible
+    -- drop-out) and the caller gave no penalizer, the fit is retried once with this one (the
+    -- value lifetimes' docs suggest) and the run says so in a WARNING and in clv_models.penalizer.
+    fallback_penalizer CONSTANT double precision := 0.001;
+    used_penalizer double precision := penalizer;
+    fit_error text;
     started timestamptz := clock_timestamp();
     s text := quote_ident(target_schema);
     id_type regtype;
@@ -86,16 +93,21 @@ BEGIN
         RAISE EXCEPTION 'unknown model "%"; accepted models are ''bgnbd'', ''pareto_nbd''', model USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF horizon_months IS NULL OR horizon_months < 1 OR discount_rate IS NULL OR discount_rate <= -1 OR clusters IS NULL OR clusters < 1
-       OR observation_end IS NULL OR target_schema IS NULL THEN
-        RAISE EXCEPTION 'invalid pipeline settings: horizon_months must be >= 1, discount_rate > -1, clusters >= 1, observation_end and target_schema given'
+       OR observation_end IS NULL OR target_schema IS NULL
+       OR penalizer IS NULL OR NOT (penalizer >= 0 AND penalizer < 'Infinity') THEN
+        RAISE EXCEPTION 'invalid pipeline settings: horizon_months must be >= 1, discount_rate > -1, clusters >= 1, penalizer a finite number >= 0, observation_end and target_schema given'
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     id_type := clv_column_type(source, customer_column, NULL, 'customer');
     rfm_sql := clv_rfm_query(source, customer_column, time_column, amount_column, NULL, observation_end, unit);
 
     RAISE NOTICE 'clv_pipeline: stage 1/6: schema %', s;
-    EXECUTE format('CREATE SCHEMA IF NOT EXISTS %s', s);
-    EXECUTE format($f$CREATE TABLE IF NOT EXISTS %s.clv_models (
+    -- Created only when missing: IF NOT EXISTS would say "already exists, skipping" on every run.
+    IF to_regnamespace(s) IS NULL THEN
+        EXECUTE format('CREATE SCHEMA %s', s);
+    END IF;
+    IF to_regclass(s || '.clv_models') IS NULL THEN
+    EXECUTE format($f$CREATE TABLE %s.clv_models (
         run_id bigint PRIMARY KEY,
         fitted_at timestamptz NOT NULL,
         fit_seconds double precision NOT NULL,
@@ -111,9 +123,17 @@ BEGIN
         spend gamma_gamma_model NOT NULL,
         clusters kmeans_model,
         horizon_months integer NOT NULL,
-        discount_rate double precision NOT NULL)$f$, s);
-    EXECUTE format('CREATE TABLE IF NOT EXISTS %s.clv_tier_history (run_id bigint NOT NULL, customer_id %s NOT NULL, tier text, '
-                   'PRIMARY KEY (run_id, customer_id))', s, id_type);
+        discount_rate double precision NOT NULL,
+        penalizer double precision NOT NULL DEFAULT 0)$f$, s);
+    ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(s || '.clv_models')
+                      AND attname = 'penalizer' AND NOT attisdropped) THEN
+        -- A schema written by clv_ext 0.2.0.
+        EXECUTE format('ALTER TABLE %s.clv_models ADD COLUMN penalizer double precision NOT NULL DEFAULT 0', s);
+    END IF;
+    IF to_regclass(s || '.clv_tier_history') IS NULL THEN
+        EXECUTE format('CREATE TABLE %s.clv_tier_history (run_id bigint NOT NULL, customer_id %s NOT NULL, tier text, '
+                       'PRIMARY KEY (run_id, customer_id))', s, id_type);
+    END IF;
 
     RAISE NOTICE 'clv_pipeline: stage 2/6: RFM summaries of % (observation end %, unit %)', source, observation_end, unit;
     t0 := clock_timestamp();
@@ -132,12 +152,27 @@ BEGIN
 
     RAISE NOTICE 'clv_pipeline: stage 3/6: fitting % and Gamma-Gamma on % customers', model, n;
     EXECUTE format('SELECT coalesce(max(run_id), 0) + 1 FROM %s.clv_models', s) INTO new_run;
-    EXECUTE format($f$INSERT INTO %1$s.clv_models
-        SELECT %2$s, now(), 0, %3$L, %4$L, %5$L, min(first_purchase), max(last_purchase), count(*), %6$L,
-               CASE WHEN %6$L = 'bgnbd' THEN bgnbd_fit(frequency, recency, tenure) END,
-               CASE WHEN %6$L = 'pareto_nbd' THEN pareto_nbd_fit(frequency, recency, tenure) END,
-               gamma_gamma_fit(frequency, monetary_value), NULL, %7$s, %8$s
-        FROM %1$s.clv_rfm$f$, s, new_run, source::text, observation_end, lower(unit), model, horizon_months, discount_rate);
+    LOOP
+        BEGIN
+            EXECUTE format($f$INSERT INTO %1$s.clv_models
+                SELECT %2$s, now(), 0, %3$L, %4$L, %5$L, min(first_purchase), max(last_purchase), count(*), %6$L,
+                       %9$s, %10$s, gamma_gamma_fit(frequency, monetary_value, 1, %12$s), NULL, %7$s, %8$s, %11$s
+                FROM %1$s.clv_rfm$f$, s, new_run, source::text, observation_end, lower(unit), model, horizon_months, discount_rate,
+                CASE WHEN model = 'bgnbd' THEN format('bgnbd_fit(frequency, recency, tenure, 1, %s)', used_penalizer) ELSE 'NULL' END,
+                CASE WHEN model = 'pareto_nbd' THEN format('pareto_nbd_fit(frequency, recency, tenure, 1, %s)', used_penalizer) ELSE 'NULL' END,
+                used_penalizer, penalizer);
+            EXIT;
+        EXCEPTION WHEN SQLSTATE '22000' THEN  -- the fits' "did not converge"
+            IF used_penalizer > 0 THEN
+                RAISE;
+            END IF;
+            GET STACKED DIAGNOSTICS fit_error = MESSAGE_TEXT;
+            RAISE WARNING 'clv_pipeline: the % fit has no maximum without a penalizer (%); refitting with penalizer %',
+                model, fit_error, fallback_penalizer
+                USING HINT = 'pass penalizer => ... to choose it yourself; clv_models.penalizer records the one used';
+            used_penalizer := fallback_penalizer;
+        END;
+    END LOOP;
 
     RAISE NOTICE 'clv_pipeline: stage 4/6: K-means with % clusters on recency, frequency, monetary value and CLV', clusters;
     EXECUTE format($f$UPDATE %1$s.clv_models m SET clusters = (
@@ -179,7 +214,9 @@ BEGIN
        AND obj_description(to_regclass(s || '.clv_customers'), 'pg_class') = mv_hash THEN
         EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.clv_customers', s);
     ELSE
-        EXECUTE format('DROP MATERIALIZED VIEW IF EXISTS %s.clv_customers CASCADE', s);
+        IF to_regclass(s || '.clv_customers') IS NOT NULL THEN
+            EXECUTE format('DROP MATERIALIZED VIEW %s.clv_customers CASCADE', s);
+        END IF;
         EXECUTE format('CREATE MATERIALIZED VIEW %s.clv_customers AS %s', s, mv_sql);
         EXECUTE format('CREATE UNIQUE INDEX ON %s.clv_customers (customer_id)', s);
         EXECUTE format('COMMENT ON MATERIALIZED VIEW %s.clv_customers IS %L', s, mv_hash);
@@ -192,7 +229,8 @@ BEGIN
                sum(clv) AS predicted_clv,
                round((100.0 * sum(clv) / nullif(sum(sum(clv)) OVER (), 0))::numeric, 2) AS clv_share_pct,
                avg(p_alive) AS mean_p_alive, avg(expected_purchases) AS mean_expected_purchases
-        FROM %1$s.clv_customers GROUP BY tier$f$, s);
+        FROM %1$s.clv_customers GROUP BY tier
+        ORDER BY min(clv) DESC NULLS LAST$f$, s);  -- tier rank: high, medium, low
     EXECUTE format('DELETE FROM %s.clv_tier_history WHERE run_id = %s', s, new_run);
     EXECUTE format('INSERT INTO %1$s.clv_tier_history SELECT %2$s, customer_id, tier FROM %1$s.clv_customers', s, new_run);
     EXECUTE format($f$CREATE OR REPLACE VIEW %1$s.clv_tier_migration AS

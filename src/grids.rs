@@ -8,6 +8,7 @@
 //! `tenure = max_recency` with `recency_steps = max_recency` (integer recencies).
 
 use crate::errors::{raise_code, OrRaise};
+use crate::interrupts::each_row;
 use crate::models::*;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -85,7 +86,7 @@ macro_rules! grids {
             // Checked once here, so an invalid horizon fails even when the grid is empty.
             p.conditional_expected_purchases(t, 0.0, 0.0, tenure)
                 .or_raise();
-            TableIterator::new(cells.map(move |(f, r)| {
+            TableIterator::new(each_row(cells).map(move |(f, r)| {
                 (
                     f,
                     r,
@@ -113,7 +114,7 @@ macro_rules! grids {
         > {
             let p = *model.params();
             TableIterator::new(
-                histories(tenure, max_frequency, max_recency, recency_steps)
+                each_row(histories(tenure, max_frequency, max_recency, recency_steps))
                     .map(move |(f, r)| (f, r, p.p_alive(f as f64, r, tenure).or_raise())),
             )
         }

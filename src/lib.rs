@@ -6,11 +6,13 @@
 pgrx::pg_module_magic!();
 
 mod agg_state;
+mod binary_io;
 mod binary_type;
 mod compat;
 mod errors;
 
 mod grids;
+mod interrupts;
 mod kmeans_sql;
 mod model_fit;
 mod models;

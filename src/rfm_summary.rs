@@ -266,9 +266,12 @@ accessor!(frequency_holdout, Option<f64>, |s| s
 accessor!(monetary_value_holdout, Option<f64>, |s| s
     .holdout
     .map(|h| h.monetary_value));
+accessor!(monetary_value_holdout_per_transaction, Option<f64>, |s| s
+    .holdout
+    .map(|h| h.monetary_value_per_transaction));
 accessor!(total_amount_holdout, Option<f64>, |s| s
     .holdout
-    .map(|h| h.monetary_value * h.transactions as f64));
+    .map(|h| h.total_amount));
 accessor!(recency, recency_in = "recency", f64, |s| s.recency);
 accessor!(tenure, tenure_in = "tenure", f64, |s| s.tenure);
 accessor!(
@@ -333,6 +336,6 @@ fn rfm_fields(
         h.as_ref().map(|h| h.frequency),
         h.as_ref().map(|h| h.monetary_value),
         h.as_ref().map(|h| h.duration),
-        h.as_ref().map(|h| h.monetary_value * h.transactions as f64),
+        h.as_ref().map(|h| h.total_amount),
     ))
 }

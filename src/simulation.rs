@@ -2,6 +2,7 @@
 //! with Gamma-Gamma spend: for demos, tests and benchmarks. Same seed, same rows.
 
 use crate::errors::{raise_code, OrRaise};
+use crate::interrupts::each_row;
 use crate::models::*;
 use clv_math::simulate::{SimModel, Simulation};
 use pgrx::prelude::*;
@@ -49,11 +50,11 @@ type CustomerRows = TableIterator<
 >;
 
 fn transactions(sim: Simulation) -> TransactionRows {
-    TableIterator::new(sim.transactions().or_raise())
+    TableIterator::new(each_row(sim.transactions().or_raise()))
 }
 
 fn customers(sim: Simulation) -> CustomerRows {
-    TableIterator::new(sim.customers().or_raise().map(|c| {
+    TableIterator::new(each_row(sim.customers().or_raise()).map(|c| {
         (
             c.customer_id,
             c.birth,

@@ -51,6 +51,23 @@ SELECT from_run, to_run, sum(customers) AS customers, sum(customers) FILTER (WHE
 FROM "clv ""out""".clv_tier_migration GROUP BY 1, 2;
 SELECT run_id, count(*) FROM "clv ""out""".clv_tier_history GROUP BY 1 ORDER BY 1;
 SELECT count(*) AS tables_left_by_injection FROM pg_tables WHERE tablename = 'x';
+-- The tier summary comes out in tier rank, without an ORDER BY of the reader's.
+SELECT tier, customers FROM "clv ""out""".clv_tier_summary;
+
+-- Regular buyers with no visible drop-out: every customer buys every week up to the end, so the
+-- BG/NBD likelihood has no interior maximum. The weekly job still runs: it refits with the
+-- documented fallback penalizer, says so in a WARNING and records it; an explicit penalizer is
+-- used as given (and a bad one refused).
+CREATE TABLE regular_buyers AS
+SELECT c AS customer, date '2024-01-01' + (c % 7) + 7 * w AS day, 10 + c % 5 + w % 3 AS amount
+FROM generate_series(1, 300) c, generate_series(0, 40 - c % 20) w;
+SELECT run_id, customers FROM clv_pipeline('regular_buyers', 'customer', 'day', 'amount', '2024-10-31', target_schema => 'clv_regular');
+SELECT run_id, penalizer, (bgnbd::jsonb #>> '{fit,penalizer}')::float8 AS fit_penalizer FROM clv_regular.clv_models;
+SELECT run_id, customers FROM clv_pipeline('regular_buyers', 'customer', 'day', 'amount', '2024-10-31', target_schema => 'clv_regular',
+                                           penalizer => 0.01);
+SELECT run_id, penalizer, (bgnbd::jsonb #>> '{fit,penalizer}')::float8 AS fit_penalizer FROM clv_regular.clv_models ORDER BY run_id;
+SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline('regular_buyers', 'customer', 'day', 'amount', '2024-10-31', target_schema => 'clv_regular', penalizer => -1)$$);
+SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline('regular_buyers', 'customer', 'day', 'amount', '2024-10-31', target_schema => 'clv_regular', penalizer => 'NaN')$$);
 
 -- Wrong input: missing column, wrong type, unknown model or unit.
 SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline('"shop; DROP TABLE x"."Trans""actions"', 'customer', 'when', 'amount$', '2024-12-31')$$);

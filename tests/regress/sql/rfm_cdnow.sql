@@ -25,14 +25,17 @@ SELECT count(*) AS compared,
 FROM cdnow_reference r JOIN cdnow_summary s ON s.customer = r.id;
 
 -- Calibration to 1997-09-30, holdout to 1998-06-30, checked against the same semantics written
--- in plain SQL (distinct holdout days, raw mean of holdout amounts, customers known at calibration).
+-- in plain SQL (distinct holdout days, spend per holdout day, the raw mean of holdout amounts as
+-- lifetimes computes it, customers known at calibration).
 CREATE TABLE cdnow_split AS
 SELECT customer, rfm_holdout(ts, amount, '1997-09-30', '1998-06-30', 'day') AS s FROM cdnow GROUP BY customer;
 WITH native AS (
-    SELECT customer, count(DISTINCT ts) AS f_h, coalesce(avg(amount), 0) AS m_h
+    SELECT customer, count(DISTINCT ts) AS f_h, sum(amount) / count(DISTINCT ts) AS m_h, avg(amount) AS m_h_row
     FROM cdnow WHERE ts > '1997-09-30' AND ts <= '1998-06-30' GROUP BY customer)
 SELECT count(*) AS customers, sum(frequency_holdout(s)) AS holdout_purchase_days,
        count(*) FILTER (WHERE frequency_holdout(s) <> coalesce(n.f_h, 0)
-                         OR abs(monetary_value_holdout(s) - coalesce(n.m_h, 0)) > 1e-9) AS mismatches,
+                         OR abs(monetary_value_holdout(s) - coalesce(n.m_h, 0)) > 1e-9
+                         OR abs(monetary_value_holdout_per_transaction(s) - coalesce(n.m_h_row, 0)) > 1e-9) AS mismatches,
+       count(*) FILTER (WHERE abs(monetary_value_holdout(s) - monetary_value_holdout_per_transaction(s)) > 1e-9) AS per_period_differs,
        min(duration_holdout(s, 'week'))::numeric(8,4) AS duration_weeks
 FROM cdnow_split c LEFT JOIN native n USING (customer);

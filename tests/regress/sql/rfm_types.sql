@@ -25,10 +25,20 @@ SELECT frequency(s), recency(s) FROM (SELECT rfm((ts AT TIME ZONE 'UTC') AT TIME
 RESET TimeZone;
 
 -- Holdout: calibration to 2024-01-31, holdout to 2024-03-31 (lifetimes calibration_and_holdout_data):
--- holdout frequency counts distinct holdout days, monetary value is the raw transaction mean.
+-- holdout frequency counts distinct holdout days, monetary value is the spend per holdout day.
 SELECT frequency(s), recency(s), tenure(s), frequency_holdout(s), monetary_value_holdout(s),
+       monetary_value_holdout_per_transaction(s), total_amount_holdout(s),
        duration_holdout(s), duration_holdout(s, 'week') AS duration_weeks
 FROM (SELECT rfm_holdout(ts, amount, '2024-01-31', '2024-03-31', 'day') s FROM tt) q;
+
+-- The public lifetimes bug report (fixed in PyMC-Marketing): c4 bought (2015-01-16, 6),
+-- (2015-02-02, 3), (2015-02-05, 3), (2015-02-05, 6); calibration end 2015-02-01, observation end
+-- 2015-02-07. Two holdout days, so the mean spend per holdout day is (3 + 9) / 2 = 6.0; lifetimes'
+-- raw-row mean (3 + 3 + 6) / 3 = 4.0 stays available under its own name.
+SELECT frequency_holdout(s), monetary_value_holdout(s), monetary_value_holdout_per_transaction(s),
+       total_amount_holdout(s)
+FROM (SELECT rfm_holdout(ts, amount, '2015-02-01', '2015-02-07', 'day') s
+      FROM (VALUES (timestamp '2015-01-16', 6.0::float8), ('2015-02-02', 3), ('2015-02-05', 3), ('2015-02-05', 6)) c4(ts, amount)) q;
 
 -- Summaries re-aggregate: rolling up monthly partial summaries equals one pass.
 SELECT rollup(s)::text = (SELECT rfm(ts, amount, '2024-03-31')::text FROM tt) AS rollup_equals_direct

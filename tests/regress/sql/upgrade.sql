@@ -17,8 +17,13 @@ SELECT bgnbd_fit(frequency, recency, tenure) AS model, gamma_gamma_fit(frequency
        (SELECT rfm(ts, amount, '2024-06-30') FROM (VALUES (timestamp '2024-01-02', 10.0::float8), ('2024-02-03', 20), ('2024-03-04', 5)) v(ts, amount)) AS summary
 FROM sim;
 SELECT round(clv(model, spend, 2, 20, 30, 8)::numeric, 6) AS clv_on_010 FROM stored \gset
-ALTER EXTENSION clv_ext UPDATE TO '0.2.0';
+-- Through every shipped script (0.1.0 -> 0.2.0 -> 0.3.0 ...) to this release.
+ALTER EXTENSION clv_ext UPDATE;
 SELECT extversion FROM pg_extension WHERE extname = 'clv_ext';
+-- 0.3.0 gave every type binary send/receive functions: a stored value goes out and back in binary.
+SELECT string_agg(t.typname || ':' || (t.typsend <> 0 AND t.typreceive <> 0), ' ' ORDER BY t.typname) AS binary_io
+FROM pg_type t JOIN pg_depend d ON d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e'
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'clv_ext' WHERE t.typtype = 'b';
 SELECT round(clv(model, spend, 2, 20, 30, 8)::numeric, 6) = :clv_on_010 AS same_clv_after_update,
        frequency(summary) AS frequency, model::text = (model::text)::bgnbd_model::text AS model_readable
 FROM stored;
