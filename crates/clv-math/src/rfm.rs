@@ -715,10 +715,10 @@ mod tests {
     /// (2015-02-05, 3), (2015-02-05, 6), calibration end 2015-02-01, observation end 2015-02-07.
     #[test]
     fn holdout_monetary_value_is_per_period() {
-        let mut s =
-            RfmState::new(PeriodUnit::Day, day(2015, 2, 1), Some(day(2015, 2, 7))).unwrap();
+        let mut s = RfmState::new(PeriodUnit::Day, day(2015, 2, 1), Some(day(2015, 2, 7))).unwrap();
         for (d, amount) in [(16, 6.0), (33, 3.0), (36, 3.0), (36, 6.0)] {
-            s.add(at(2015, 1, 1) + (d - 1) * USECS_PER_DAY, amount).unwrap();
+            s.add(at(2015, 1, 1) + (d - 1) * USECS_PER_DAY, amount)
+                .unwrap();
         }
         s.normalise();
         let h = s.summary(TimeUnit::Day).holdout.unwrap();
