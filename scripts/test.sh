@@ -10,6 +10,9 @@ LOG=$(mktemp)
 exec > >(tee "$LOG") 2>&1
 
 if [ -z "${CLV_REGRESS_ONLY:-}" ]; then
+log "formatting and lints (cargo fmt --check, cargo clippy --all-targets -- -D warnings)"
+(cd "$ROOT" && cargo fmt --check && cargo clippy --all-targets -- -D warnings)
+
 log "unit tests of the maths crate (cargo test -p clv-math)"
 (cd "$ROOT" && cargo test -p clv-math --release)
 

@@ -65,7 +65,7 @@ macro_rules! binary_datum {
             {
                 unsafe {
                     <Self as ::pgrx::datum::FromDatum>::from_datum(
-                        ::core::mem::transmute(datum),
+                        datum.sans_lifetime(),
                         false,
                     )
                     .unwrap()
