@@ -64,11 +64,8 @@ macro_rules! binary_datum {
                 Self: 'dat,
             {
                 unsafe {
-                    <Self as ::pgrx::datum::FromDatum>::from_datum(
-                        datum.sans_lifetime(),
-                        false,
-                    )
-                    .unwrap()
+                    <Self as ::pgrx::datum::FromDatum>::from_datum(datum.sans_lifetime(), false)
+                        .unwrap()
                 }
             }
         }

@@ -40,3 +40,34 @@ impl<T> OrRaise<T> for Result<T, ClvError> {
         }
     }
 }
+
+/// A scoring result at the SQL boundary: the maths' error, or SQLSTATE 22003
+/// (numeric_value_out_of_range) for a value that is not a finite number, so no function hands
+/// NaN or infinity to SQL whatever the maths did with extreme inputs.
+pub trait FiniteOrRaise {
+    fn finite_or_raise(self, what: &str) -> f64;
+}
+
+impl FiniteOrRaise for Result<f64, ClvError> {
+    #[inline]
+    fn finite_or_raise(self, what: &str) -> f64 {
+        finite_or_raise(self.or_raise(), what)
+    }
+}
+
+#[inline]
+pub fn finite_or_raise(v: f64, what: &str) -> f64 {
+    if v.is_finite() {
+        v
+    } else {
+        out_of_range(v, what)
+    }
+}
+
+#[cold]
+fn out_of_range(v: f64, what: &str) -> ! {
+    raise_code(
+        PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE,
+        format!("{what} is out of range for these arguments (it would be {v})"),
+    )
+}

@@ -7,7 +7,7 @@
 //! customer without repeat purchases (frequency 0) has recency 0. lifetimes' own matrix is
 //! `tenure = max_recency` with `recency_steps = max_recency` (integer recencies).
 
-use crate::errors::{raise_code, OrRaise};
+use crate::errors::{raise_code, FiniteOrRaise, OrRaise};
 use crate::interrupts::each_row;
 use crate::models::*;
 use pgrx::prelude::*;
@@ -91,7 +91,7 @@ macro_rules! grids {
                     f,
                     r,
                     p.conditional_expected_purchases(t, f as f64, r, tenure)
-                        .or_raise(),
+                        .finite_or_raise("expected purchases"),
                 )
             }))
         }
@@ -114,8 +114,15 @@ macro_rules! grids {
         > {
             let p = *model.params();
             TableIterator::new(
-                each_row(histories(tenure, max_frequency, max_recency, recency_steps))
-                    .map(move |(f, r)| (f, r, p.p_alive(f as f64, r, tenure).or_raise())),
+                each_row(histories(tenure, max_frequency, max_recency, recency_steps)).map(
+                    move |(f, r)| {
+                        (
+                            f,
+                            r,
+                            p.p_alive(f as f64, r, tenure).finite_or_raise("P(alive)"),
+                        )
+                    },
+                ),
             )
         }
     };

@@ -1,7 +1,7 @@
 //! Seeded simulation of customers and transactions from BG/NBD, MBG/NBD or Pareto/NBD parameters
 //! with Gamma-Gamma spend: for demos, tests and benchmarks. Same seed, same rows.
 
-use crate::errors::{raise_code, OrRaise};
+use crate::errors::{finite_or_raise, raise_code, OrRaise};
 use crate::interrupts::each_row;
 use crate::models::*;
 use clv_math::simulate::{SimModel, Simulation};
@@ -50,7 +50,10 @@ type CustomerRows = TableIterator<
 >;
 
 fn transactions(sim: Simulation) -> TransactionRows {
-    TableIterator::new(each_row(sim.transactions().or_raise()))
+    TableIterator::new(
+        each_row(sim.transactions().or_raise())
+            .map(|(id, t, amount)| (id, t, finite_or_raise(amount, "a simulated amount"))),
+    )
 }
 
 fn customers(sim: Simulation) -> CustomerRows {
@@ -61,7 +64,7 @@ fn customers(sim: Simulation) -> CustomerRows {
             c.x,
             c.tx,
             c.t,
-            c.mean_spend,
+            finite_or_raise(c.mean_spend, "a simulated mean spend"),
             c.dropout.is_finite().then_some(c.dropout),
         )
     }))
