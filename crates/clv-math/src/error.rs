@@ -12,6 +12,9 @@ pub enum ClvError {
     NoConvergence { message: String, hint: String },
     /// Stored bytes that this version cannot read. SQLSTATE 22P03 (invalid_binary_representation).
     Corrupt(String),
+    /// Valid inputs whose result is not a finite number (it overflows, or the formulas cannot
+    /// represent it). SQLSTATE 22003 (numeric_value_out_of_range).
+    OutOfRange(String),
 }
 
 impl fmt::Display for ClvError {
@@ -20,6 +23,7 @@ impl fmt::Display for ClvError {
             ClvError::InvalidParameter(m) => write!(f, "{m}"),
             ClvError::NoConvergence { message, .. } => write!(f, "{message}"),
             ClvError::Corrupt(m) => write!(f, "{m}"),
+            ClvError::OutOfRange(m) => write!(f, "{m}"),
         }
     }
 }
@@ -36,5 +40,38 @@ pub fn finite(name: &str, v: f64) -> Result<f64> {
         Err(ClvError::InvalidParameter(format!(
             "{name} must be a finite number, got {v}"
         )))
+    }
+}
+
+/// A public result: `v` when finite, otherwise [`ClvError::OutOfRange`] naming the quantity.
+/// Every prediction and scoring entry point passes its value through this, so no NaN or infinity
+/// leaves the crate.
+pub fn finite_result(name: &str, v: f64) -> Result<f64> {
+    if v.is_finite() {
+        Ok(v)
+    } else {
+        Err(ClvError::OutOfRange(format!(
+            "{name} is out of the range of double precision for these inputs (got {v})"
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finite_result_passes_numbers_and_names_the_rest() {
+        assert_eq!(finite_result("x", 1.5), Ok(1.5));
+        for v in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            match finite_result("expected purchases", v) {
+                Err(ClvError::OutOfRange(m)) => assert!(m.starts_with("expected purchases"), "{m}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            ClvError::OutOfRange("too big".into()).to_string(),
+            "too big"
+        );
     }
 }

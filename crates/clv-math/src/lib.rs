@@ -4,6 +4,7 @@
 //! types and maps [`ClvError`] onto SQLSTATEs.
 
 pub mod error;
+pub mod interrupt;
 pub mod params;
 pub mod rfm;
 

@@ -165,9 +165,9 @@ mod tests {
         }
         assert_eq!(p.len(), m.len());
         let mut got: Vec<(Key, f64)> = p.entries().collect();
-        got.sort_by(|a, b| a.0.cmp(&b.0));
+        got.sort_by_key(|e| e.0);
         let mut want: Vec<(Key, f64)> = m.into_iter().collect();
-        want.sort_by(|a, b| a.0.cmp(&b.0));
+        want.sort_by_key(|e| e.0);
         assert_eq!(got, want);
     }
 
@@ -180,7 +180,7 @@ mod tests {
         b.add([4, 5, 6], 1.0);
         a.merge(&mut b);
         let mut e: Vec<(Key, f64)> = a.entries().collect();
-        e.sort_by(|x, y| x.0.cmp(&y.0));
+        e.sort_by_key(|x| x.0);
         assert_eq!(e, vec![([1, 2, 3], 3.5), ([4, 5, 6], 1.0)]);
         assert!(PatternCounts::default().is_empty());
     }
