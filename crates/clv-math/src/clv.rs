@@ -337,16 +337,15 @@ mod tests {
             0.01,
             4.345,
         ));
+        // q <= 1: no population mean, so no expected spend for a customer without repeat
+        // purchases; a repeat buyer's exists (p x + q > 1).
+        let heavy = GammaGammaParams { q: 0.9, ..GG };
         bad(customer_lifetime_value(
-            &BG,
-            &GammaGammaParams { q: 0.9, ..GG },
-            2.0,
-            30.0,
-            38.86,
-            5.0,
-            12,
-            0.01,
-            4.345,
+            &BG, &heavy, 0.0, 0.0, 38.86, 0.0, 12, 0.01, 4.345,
         ));
+        assert!(
+            customer_lifetime_value(&BG, &heavy, 2.0, 30.0, 38.86, 5.0, 12, 0.01, 4.345).unwrap()
+                > 0.0
+        );
     }
 }

@@ -13,14 +13,22 @@
 //! decrease with j, so the first one sets the scale. Gradient w.r.t. log-parameters by hand.
 
 use super::{
-    finish, grid, invalid, log_add_exp_w, solve, CustomerRow, Fit, FitOptions, Objective,
-    CHECK_EVERY,
+    finish, grid, invalid, log_add_exp_w, solve, CustomerRow, Fit, FitOptions, ModelText,
+    Objective, CHECK_EVERY,
 };
 use crate::error::Result;
 use crate::params::{BgBbParams, ModelParams};
 use crate::special::{digamma, ln_beta};
 
 const MODEL: &str = "BG/BB";
+/// Its NoConvergence messages speak of opportunities, not of time.
+const TEXT: ModelText = ModelText {
+    name: MODEL,
+    scale: "(alpha, beta, gamma and delta are fitted as they are, without rescaling)",
+    data: "these transaction histories (frequency, recency, n_periods)",
+    hint: "try a penalizer_coef such as 0.001, or check the input for a customer with an extreme \
+           frequency, recency or number of opportunities n_periods",
+};
 /// The likelihood sums n - t_x terms per row and iteration; beyond this many opportunities (27
 /// years of daily ones) the input is almost certainly not a discrete-opportunity count.
 const MAX_PERIODS: f64 = 10_000.0;
@@ -215,7 +223,7 @@ pub fn fit_bgbb(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgBbParams>>
         &starts,
         o.penalizer,
         o,
-        MODEL,
+        &TEXT,
         BgBbParams::NAMES,
     )?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
@@ -226,7 +234,7 @@ pub fn fit_bgbb(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgBbParams>>
         delta: e[3],
     };
     let ll = log_likelihood(&params, rows).unwrap_or(f64::NAN);
-    finish(params, ll, total_w, sol, MODEL)
+    finish(params, ll, total_w, sol, &TEXT)
 }
 
 #[cfg(test)]

@@ -11,15 +11,16 @@
 //! Gradient w.r.t. log-parameters by hand (digamma for the gamma-function terms).
 
 use super::{
-    customer_preview, finish, frequency_groups, grid, group_index, invalid, log_add_exp_w,
-    log_parameter_hessian, require_fittable, solve, validate_continuous, CustomerRow, Distinct,
-    Fit, FitOptions, Objective, CHECK_EVERY,
+    continuous_text, customer_preview, finish, frequency_groups, grid, group_index, invalid,
+    log_add_exp_w, log_parameter_hessian, require_fittable, solve, validate_continuous,
+    CustomerRow, Distinct, Fit, FitOptions, ModelText, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
 use crate::params::{BgNbdParams, ModelParams};
 use crate::special::{digamma, ln_gamma, trigamma};
 
 const MODEL: &str = "BG/NBD";
+const TEXT: ModelText = continuous_text(MODEL);
 
 struct Row {
     x: f64,
@@ -233,7 +234,7 @@ pub fn fit_bgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgNbdParams
         &starts,
         o.penalizer,
         o,
-        MODEL,
+        &TEXT,
         BgNbdParams::NAMES,
     )?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
@@ -246,7 +247,7 @@ pub fn fit_bgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<BgNbdParams
     // The likelihood in the caller's time unit: scaling time by s shifts it by -ln(s) sum(w x)
     // (A1 gains r ln s, A3 and A4 lose (r + x) ln s).
     let ll = obj.ll_grad(&sol.y, &mut [0.0; 4], o.check) + scale.ln() * sx;
-    finish(params, ll, total_w, sol, MODEL)
+    finish(params, ll, total_w, sol, &TEXT)
 }
 
 #[cfg(test)]

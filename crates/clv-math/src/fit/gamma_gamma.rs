@@ -11,13 +11,22 @@
 
 use super::{
     finish, frequency_groups, grid, invalid, log_parameter_hessian, solve, spend_preview, Fit,
-    FitOptions, Objective, SpendRow, CHECK_EVERY,
+    FitOptions, ModelText, Objective, SpendRow, CHECK_EVERY,
 };
 use crate::error::Result;
 use crate::params::{GammaGammaParams, ModelParams};
 use crate::special::{digamma, ln_gamma, trigamma};
 
 const MODEL: &str = "Gamma-Gamma";
+/// Its NoConvergence messages speak of spend: a spend model has no customer history or time.
+const TEXT: ModelText = ModelText {
+    name: MODEL,
+    scale: "(p and q are unitless, v is in the currency of the monetary values)",
+    data: "these repeat buyers' frequencies and mean spends (monetary values)",
+    hint: "try a penalizer_coef such as 0.001, or check the input for a customer with an extreme \
+           frequency or mean spend (monetary value); the model needs repeat buyers whose mean \
+           spends differ",
+};
 
 struct Row {
     x: f64,
@@ -229,7 +238,7 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], o: &FitOptions) -> Result<Fit<GammaGam
         &starts,
         o.penalizer,
         o,
-        MODEL,
+        &TEXT,
         GammaGammaParams::NAMES,
     )?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
@@ -240,7 +249,7 @@ pub fn fit_gamma_gamma(rows: &[SpendRow], o: &FitOptions) -> Result<Fit<GammaGam
     };
     // Spend is not rescaled: the objective's likelihood is the caller's.
     let ll = obj.ll_grad(&sol.y, &mut [0.0; 3], o.check);
-    finish(params, ll, total_w, sol, MODEL)
+    finish(params, ll, total_w, sol, &TEXT)
 }
 
 #[cfg(test)]
@@ -435,5 +444,36 @@ mod tests {
             fit_gamma_gamma(&[], &o),
             Err(ClvError::InvalidParameter(_))
         ));
+    }
+
+    #[test]
+    fn no_convergence_speaks_of_spend_not_of_histories() {
+        // Every repeat buyer spends exactly 10 per purchase: no heterogeneity to estimate, the
+        // likelihood grows without bound as p and q run off.
+        let rows: Vec<SpendRow> = (1..=6)
+            .map(|x| SpendRow {
+                x: x as f64,
+                m: 10.0,
+                w: 1.0,
+            })
+            .collect();
+        match fit_gamma_gamma(&rows, &FitOptions::default()) {
+            Err(ClvError::NoConvergence { message, hint }) => {
+                assert!(
+                    message.starts_with("Gamma-Gamma fit did not converge"),
+                    "{message}"
+                );
+                assert!(!message.contains("history"), "{message}");
+                assert!(!hint.contains("history"), "{hint}");
+                assert!(hint.contains("mean spend (monetary value)"), "{hint}");
+                assert!(message.contains("ran off"), "{message}");
+                assert!(
+                    message.contains("mean spends (monetary values)"),
+                    "{message}"
+                );
+                assert!(message.contains("v is in the currency"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -12,15 +12,16 @@
 //! repeat purchase). Gradient w.r.t. log-parameters by hand.
 
 use super::{
-    customer_preview, finish, frequency_groups, grid, group_index, invalid, log_add_exp_w,
-    require_fittable, solve, validate_continuous, CustomerRow, Fit, FitOptions, Objective,
-    CHECK_EVERY,
+    continuous_text, customer_preview, finish, frequency_groups, grid, group_index, invalid,
+    log_add_exp_w, require_fittable, solve, validate_continuous, CustomerRow, Fit, FitOptions,
+    ModelText, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
 use crate::params::{MbgNbdParams, ModelParams};
 use crate::special::{digamma, ln_gamma};
 
 const MODEL: &str = "MBG/NBD";
+const TEXT: ModelText = continuous_text(MODEL);
 
 struct Row {
     x: f64,
@@ -166,7 +167,7 @@ pub fn fit_mbgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<MbgNbdPara
         &starts,
         o.penalizer,
         o,
-        MODEL,
+        &TEXT,
         MbgNbdParams::NAMES,
     )?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
@@ -177,7 +178,7 @@ pub fn fit_mbgnbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<MbgNbdPara
         b: e[3],
     };
     let ll = log_likelihood(&params, rows).unwrap_or(f64::NAN);
-    finish(params, ll, total_w, sol, MODEL)
+    finish(params, ll, total_w, sol, &TEXT)
 }
 
 #[cfg(test)]

@@ -194,12 +194,35 @@ const LOOSE_TOL: f64 = 1e-5;
 /// Starts run before giving up.
 const MAX_STARTS: usize = 4;
 
-fn no_convergence(model: &str, detail: String) -> ClvError {
-    ClvError::NoConvergence {
-        message: format!("{model} fit did not converge: {detail}"),
+/// How a model's messages name its own quantities (a spend model has no customer history, a
+/// discrete-time model no time scale).
+pub(crate) struct ModelText {
+    /// "BG/NBD", "Gamma-Gamma", ...
+    pub name: &'static str,
+    /// The scale a runaway parameter is reported in, after "parameter r ran off to 1.2e6 ".
+    pub scale: &'static str,
+    /// What the likelihood is of, after "the likelihood has no maximum for ".
+    pub data: &'static str,
+    /// The HINT of the model's NoConvergence errors.
+    pub hint: &'static str,
+}
+
+/// The continuous-time purchase models, fitted with time rescaled to max T = 1 (the longest
+/// customer history).
+pub(crate) const fn continuous_text(name: &'static str) -> ModelText {
+    ModelText {
+        name,
+        scale: "(in the fitting scale, where the longest customer history is 1)",
+        data: "this data",
         hint: "try a penalizer_coef such as 0.001, or check the input for a single customer with \
-               extreme values"
-            .to_string(),
+               extreme values",
+    }
+}
+
+fn no_convergence(model: &ModelText, detail: String) -> ClvError {
+    ClvError::NoConvergence {
+        message: format!("{} fit did not converge: {detail}", model.name),
+        hint: model.hint.to_string(),
     }
 }
 
@@ -287,7 +310,7 @@ pub(crate) fn solve(
     starts: &[Vec<f64>],
     penalty: f64,
     o: &FitOptions,
-    model: &str,
+    model: &ModelText,
     names: &[&str],
 ) -> Result<Solution> {
     let mut total_iterations = 0;
@@ -302,6 +325,7 @@ pub(crate) fn solve(
             None,
             penalty,
             o,
+            model,
             names,
             false,
             &mut preview_iterations,
@@ -313,6 +337,7 @@ pub(crate) fn solve(
                 h0,
                 penalty,
                 o,
+                model,
                 names,
                 true,
                 &mut total_iterations,
@@ -327,6 +352,7 @@ pub(crate) fn solve(
             None,
             penalty,
             o,
+            model,
             names,
             true,
             &mut total_iterations,
@@ -358,6 +384,7 @@ fn search(
     h0: Option<&[f64]>,
     penalty: f64,
     o: &FitOptions,
+    model: &ModelText,
     names: &[&str],
     hessian: bool,
     total_iterations: &mut usize,
@@ -411,10 +438,11 @@ fn search(
         *total_iterations += m.iterations;
         if let Some(i) = (0..k).position(|i| !((m.x[i] - typical[i]).abs() <= LOG_LIMIT)) {
             last_problem = format!(
-                "parameter {} ran off to {:.3e} (in the fitting scale, where the longest customer history is 1); \
-                 the likelihood has no maximum for this data",
+                "parameter {} ran off to {:.3e} {}; the likelihood has no maximum for {}",
                 names[i],
-                m.x[i].exp()
+                m.x[i].exp(),
+                model.scale,
+                model.data
             );
             continue;
         }
@@ -485,7 +513,7 @@ pub(crate) fn finish<P: ModelParams>(
     log_likelihood: f64,
     n_customers: f64,
     sol: Solution,
-    model: &str,
+    model: &ModelText,
 ) -> Result<Fit<P>> {
     let v = params.to_vec();
     if !v.iter().all(|p| p.is_finite() && *p > 0.0) || !log_likelihood.is_finite() {
@@ -947,8 +975,9 @@ mod preview_tests {
         let starts = grid(&[&[0.25, 1.0], &[0.1, 1.0], &[0.5, 2.0], &[1.0, 5.0]]);
         let o = FitOptions::default();
         let names = ["r", "alpha", "a", "b"];
-        let cold = solve(&obj, None, &starts, 0.0, &o, "BG/NBD", &names).unwrap();
-        let warm = solve(&obj, Some(&preview), &starts, 0.0, &o, "BG/NBD", &names).unwrap();
+        let text = continuous_text("BG/NBD");
+        let cold = solve(&obj, None, &starts, 0.0, &o, &text, &names).unwrap();
+        let warm = solve(&obj, Some(&preview), &starts, 0.0, &o, &text, &names).unwrap();
         assert!(cold.converged && warm.converged);
         for i in 0..4 {
             assert!(

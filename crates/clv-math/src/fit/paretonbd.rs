@@ -28,8 +28,8 @@
 //! When t_x = T the A0 term is 0 and drops out.
 
 use super::{
-    customer_preview, finish, frequency_groups, grid, invalid, require_fittable, solve,
-    validate_continuous, CustomerRow, Fit, FitOptions, Objective, CHECK_EVERY,
+    continuous_text, customer_preview, finish, frequency_groups, grid, invalid, require_fittable,
+    solve, validate_continuous, CustomerRow, Fit, FitOptions, ModelText, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
 use crate::params::{ModelParams, ParetoNbdParams};
@@ -37,6 +37,7 @@ use crate::special::{digamma, ln_gamma};
 use std::ops::{Add, Div, Mul, Neg, Sub};
 
 const MODEL: &str = "Pareto/NBD";
+const TEXT: ModelText = continuous_text(MODEL);
 
 /// A value with its gradient with respect to the 4 log-parameters.
 #[derive(Debug, Clone, Copy)]
@@ -375,7 +376,7 @@ pub fn fit_paretonbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<ParetoN
         &starts,
         o.penalizer / total_w,
         o,
-        MODEL,
+        &TEXT,
         ParetoNbdParams::NAMES,
     )?;
     let e: Vec<f64> = sol.y.iter().map(|v| v.exp()).collect();
@@ -386,7 +387,7 @@ pub fn fit_paretonbd(rows: &[CustomerRow], o: &FitOptions) -> Result<Fit<ParetoN
         beta: e[3] / scale,
     };
     let ll = log_likelihood(&params, rows).unwrap_or(f64::NAN);
-    finish(params, ll, total_w, sol, MODEL)
+    finish(params, ll, total_w, sol, &TEXT)
 }
 
 #[cfg(test)]
