@@ -135,7 +135,7 @@ mod tests {
         let one = GammaGammaParams { q: 1.0, ..heavy };
         rel(
             one.conditional_expected_spend(1.0, 10.0).unwrap(),
-            (15.44 + 10.0),
+            15.44 + 10.0,
             1e-15,
         );
     }
