@@ -12,6 +12,7 @@ pub fn raise(e: ClvError) -> ! {
             (PgSqlErrorCode::ERRCODE_DATA_EXCEPTION, Some(hint.clone()))
         }
         ClvError::Corrupt(_) => (PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION, None),
+        ClvError::OutOfRange(_) => (PgSqlErrorCode::ERRCODE_NUMERIC_VALUE_OUT_OF_RANGE, None),
     };
     let mut report = ErrorReport::new(code, e.to_string(), "clv_ext");
     if let Some(h) = hint {

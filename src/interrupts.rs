@@ -17,8 +17,7 @@ fn check_for_interrupts() {
 
 #[pg_guard]
 pub extern "C-unwind" fn _PG_init() {
-    // HOOK: clv_math::interrupt::set_hook(check_for_interrupts);
-    let _ = check_for_interrupts;
+    clv_math::interrupt::set_hook(check_for_interrupts);
 }
 
 /// Rows of a set-returning function, checking for interrupts before each one.
