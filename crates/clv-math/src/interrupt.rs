@@ -89,6 +89,7 @@ pub(crate) mod testing {
     thread_local! {
         static CALLS: Cell<u64> = const { Cell::new(0) };
         static LIMIT: Cell<u64> = const { Cell::new(u64::MAX) };
+        static FIRED: Cell<Option<std::time::Instant>> = const { Cell::new(None) };
     }
 
     /// The panic payload of a cancelled call.
@@ -100,6 +101,7 @@ pub(crate) mod testing {
             c.get()
         });
         if n >= LIMIT.with(|l| l.get()) {
+            FIRED.with(|f| f.set(Some(std::time::Instant::now())));
             std::panic::panic_any(CANCELLED);
         }
     }
@@ -117,12 +119,16 @@ pub(crate) mod testing {
     }
 
     /// Run `f` with a hook that cancels on its first call; returns whether `f` was cancelled
-    /// (rather than returning) and the time it ran.
+    /// (rather than returning) and the time until the interrupt check ran (the unwinding after
+    /// it, with a backtrace when RUST_BACKTRACE is set, is not the loop's doing).
     pub fn cancelled_within<R>(f: impl FnOnce() -> R) -> (bool, std::time::Duration) {
         install(1);
+        FIRED.with(|f| f.set(None));
         let start = std::time::Instant::now();
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let took = start.elapsed();
+        let took = FIRED
+            .with(|f| f.get())
+            .map_or_else(|| start.elapsed(), |t| t - start);
         super::clear_hook();
         let cancelled = match r {
             Ok(_) => false,

@@ -366,15 +366,13 @@ fn is_nonpos_int(x: f64) -> bool {
 }
 
 /// 2F1 via the 1 - z connection formula with the paired, pole-free terms described in the module
-/// documentation. Requires d = c - a - b >= -1/2, 0 <= z < 1, and a, b, c - a, c - b not
-/// non-positive integers.
-fn connection(a: f64, b: f64, c: f64, z: f64) -> Eval {
+/// documentation, given w = 1 - z and ln w. Requires d = c - a - b >= -1/2, 0 < w <= 1, and a, b,
+/// c - a, c - b not non-positive integers.
+fn connection(a: f64, b: f64, c: f64, w: f64, ln_w: f64) -> Eval {
     let d = c - a - b;
     let m = d.round();
     let eps = d - m;
     let mi = m as usize;
-    let w = 1.0 - z;
-    let ln_w = (-z).ln_1p();
     // Signed values and absolute sums (for the cancellation measure) of the two parts.
     let mut parts: Vec<(f64, f64)> = Vec::with_capacity(2);
     let mut abs_parts: Vec<f64> = Vec::with_capacity(2);
@@ -497,7 +495,16 @@ fn connection(a: f64, b: f64, c: f64, z: f64) -> Eval {
 /// Returns (NaN, 1) outside the domain (z > 1, c a non-positive integer without an earlier
 /// terminating numerator, NaN input).
 pub fn ln_hyp2f1_signed(a: f64, b: f64, c: f64, z: f64) -> (f64, f64) {
-    let e = eval_hyp2f1(a, b, c, z);
+    let e = eval_hyp2f1(a, b, c, z, 1.0 - z, (-z).ln_1p());
+    (e.ln, e.sign)
+}
+
+/// [`ln_hyp2f1_signed`] for 0 <= z <= 1 with `w` = 1 - z and `ln_w` = ln(1 - z) supplied by the
+/// caller, who can compute them without the cancellation of 1 - z: for z = t / (A + t) they are
+/// A / (A + t) and -ln(1 + t / A). Near z = 1 (a horizon t much longer than A) the result then
+/// keeps its digits, and stays finite where z itself rounds to 1 (t > 2^53 A), as long as w > 0.
+pub fn ln_hyp2f1_near_one(a: f64, b: f64, c: f64, z: f64, w: f64, ln_w: f64) -> (f64, f64) {
+    let e = eval_hyp2f1(a, b, c, z, w, ln_w);
     (e.ln, e.sign)
 }
 
@@ -510,8 +517,9 @@ fn exact(ln: f64, sign: f64) -> Eval {
     }
 }
 
-fn eval_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Eval {
-    if !(a.is_finite() && b.is_finite() && c.is_finite() && z.is_finite()) || z > 1.0 {
+/// `w` = 1 - z and `ln_w` = ln(1 - z), possibly more accurate than `z` itself allows.
+fn eval_hyp2f1(a: f64, b: f64, c: f64, z: f64, w: f64, ln_w: f64) -> Eval {
+    if !(a.is_finite() && b.is_finite() && c.is_finite() && z.is_finite()) || z > 1.0 || w < 0.0 {
         return exact(f64::NAN, 1.0);
     }
     if z == 0.0 || a == 0.0 || b == 0.0 {
@@ -532,11 +540,11 @@ fn eval_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Eval {
         return series(a, b, c, z);
     }
     if z < 0.0 {
-        // Pfaff: maps z < 0 onto z/(z-1) in (0, 1).
-        return eval_hyp2f1(a, c - b, c, z / (z - 1.0)).scale(-a * (-z).ln_1p());
+        // Pfaff: maps z < 0 onto z/(z-1) in (0, 1), whose 1 - z/(z-1) = 1/(1-z) = 1/w.
+        return eval_hyp2f1(a, c - b, c, z / (z - 1.0), 1.0 / w, -ln_w).scale(-a * ln_w);
     }
     let d = c - a - b;
-    if z == 1.0 {
+    if w == 0.0 {
         // Gauss's summation theorem; diverges unless c - a - b > 0.
         if d <= 0.0 {
             return exact(f64::INFINITY, 1.0);
@@ -547,7 +555,7 @@ fn eval_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Eval {
         let (g4, s4) = ln_gamma_signed(c - b);
         return exact(g1 + g2 - g3 - g4, s1 * s2 * s3 * s4);
     }
-    let ln1mz = (-z).ln_1p();
+    let ln1mz = ln_w;
     if is_nonpos_int(c - a) || is_nonpos_int(c - b) {
         // Euler's transform terminates.
         return series(c - a, c - b, c, z).scale(d * ln1mz);
@@ -578,7 +586,7 @@ fn eval_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Eval {
         // Connection formula on whichever of F and its Euler transform has c - a - b >= -1/2.
         let (ca, cb) = if d >= -0.5 { (a, b) } else { (c - a, c - b) };
         let dd = (c - ca - cb).round().max(0.0);
-        cands[4].0 = dd + series_cost(ca + dd, cb + dd, dd + 1.0, 1.0 - z, -ln1mz) + 20.0;
+        cands[4].0 = dd + series_cost(ca + dd, cb + dd, dd + 1.0, w, -ln1mz) + 20.0;
     }
     cands.sort_by(|x, y| x.0.total_cmp(&y.0));
     // Accept at most ~4 digits lost to cancellation.
@@ -595,9 +603,9 @@ fn eval_hyp2f1(a: f64, b: f64, c: f64, z: f64) -> Eval {
             3 => series(c - a, b, c, z / (z - 1.0)).scale(-b * ln1mz),
             _ => {
                 if d >= -0.5 {
-                    connection(a, b, c, z)
+                    connection(a, b, c, w, ln1mz)
                 } else {
-                    connection(c - a, c - b, c, z).scale(d * ln1mz)
+                    connection(c - a, c - b, c, w, ln1mz).scale(d * ln1mz)
                 }
             }
         };

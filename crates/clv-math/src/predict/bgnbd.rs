@@ -1,6 +1,9 @@
 //! BG/NBD predictions (Fader, Hardie & Lee 2005; `lifetimes.BetaGeoFitter`).
 
-use super::{check_history, check_horizon, inv_one_plus_exp, nbd_bracket, PurchaseModel};
+use super::{
+    check_history, check_horizon, finite_result, inv_one_plus_exp, nbd_bracket, nonneg, OneMinus,
+    PurchaseModel,
+};
 use crate::error::Result;
 use crate::params::{BgNbdParams, ModelParams};
 use crate::special::{ln_beta, ln_gamma, ln_hyp2f1};
@@ -31,12 +34,12 @@ impl BgNbdParams {
         }
         let BgNbdParams { r, alpha, a, b } = *self;
         let c = a + b + x - 1.0;
-        let z = t / (alpha + big_t + t);
+        let z = OneMinus::of(t, alpha + big_t);
         if c == 0.0 {
             // Only for x = 0, a + b = 1: c * 2F1(.; c; z) -> r b z 2F1(r+1, b+1; 2; z) as c -> 0,
             // so the numerator is -(r b z / (a-1)) 2F1(r+1, b+1; 2; z) (1-z)^r.
-            let ln = ln_hyp2f1(r + 1.0, b + 1.0, 2.0, z) + r * (-z).ln_1p();
-            return -(r * b * z / (a - 1.0)) * ln.exp();
+            let ln = z.ln_hyp2f1(r + 1.0, b + 1.0, 2.0) + r * z.ln_w;
+            return -(r * b * z.z / (a - 1.0)) * ln.exp();
         }
         c * nbd_bracket(a, a + b - 1.0 - r, c, z)
     }
@@ -54,7 +57,10 @@ impl BgNbdParams {
         self.validate()?;
         check_history(x, tx, big_t)?;
         check_horizon("t", t)?;
-        Ok(self.numerator(t, x, big_t) * self.p_alive_unchecked(x, tx, big_t))
+        finite_result(
+            "expected purchases",
+            nonneg(self.numerator(t, x, big_t) * self.p_alive_unchecked(x, tx, big_t)),
+        )
     }
 
     /// Probability of being alive at T (Fader, Hardie & Lee, note 021; lifetimes
@@ -63,7 +69,7 @@ impl BgNbdParams {
     pub fn p_alive(&self, x: f64, tx: f64, big_t: f64) -> Result<f64> {
         self.validate()?;
         check_history(x, tx, big_t)?;
-        Ok(self.p_alive_unchecked(x, tx, big_t))
+        finite_result("P(alive)", self.p_alive_unchecked(x, tx, big_t))
     }
 
     /// Probability of being alive at T + t_future.
@@ -81,7 +87,10 @@ impl BgNbdParams {
         let BgNbdParams { r, alpha, a, b } = *self;
         let u = t_future / (alpha + big_t);
         let surv = ln_hyp2f1(r + x, a, a + b + x, -u).exp();
-        Ok((self.p_alive_unchecked(x, tx, big_t) * surv).clamp(0.0, 1.0))
+        finite_result(
+            "P(alive)",
+            (self.p_alive_unchecked(x, tx, big_t) * surv).clamp(0.0, 1.0),
+        )
     }
 
     /// P(X(t) = n): probability of exactly n repeat purchases in (0, t] for a new customer
@@ -97,15 +106,15 @@ impl BgNbdParams {
             return Ok(if n == 0 { 1.0 } else { 0.0 });
         }
         let nf = n as f64;
-        let q = t / (alpha + t);
+        let q = OneMinus::of(t, alpha);
         let ln_pmf = nb_ln_pmf(r, alpha, nf, t);
         let lb = ln_beta(a, b);
         let mut p = (ln_beta(a, b + nf) - lb + ln_pmf).exp();
         if n > 0 {
-            let ln_tail = ln_pmf + ln_hyp2f1(r + nf, 1.0, nf + 1.0, q);
+            let ln_tail = ln_pmf + q.ln_hyp2f1(r + nf, 1.0, nf + 1.0);
             p += (ln_beta(a + 1.0, b + nf - 1.0) - lb + ln_tail).exp();
         }
-        Ok(p.clamp(0.0, 1.0))
+        finite_result("the purchase probability", p.clamp(0.0, 1.0))
     }
 
     /// E[X(t)], expected repeat purchases in (0, t] for a new customer (FHL 2005 eq. 9; lifetimes
@@ -113,7 +122,7 @@ impl BgNbdParams {
     pub fn expected_purchases_new(&self, t: f64) -> Result<f64> {
         self.validate()?;
         check_horizon("t", t)?;
-        Ok(self.numerator(t, 0.0, 0.0).max(0.0))
+        finite_result("expected purchases", nonneg(self.numerator(t, 0.0, 0.0)))
     }
 }
 
@@ -371,5 +380,67 @@ mod tests {
         bad(FIT.prob_purchases(1, -2.0));
         bad(BgNbdParams { a: 0.0, ..FIT }.expected_purchases_new(1.0));
         bad(BgNbdParams { r: f64::NAN, ..FIT }.expected_purchases_new(1.0));
+    }
+
+    #[test]
+    fn long_horizons_keep_their_digits_and_stay_finite() {
+        use super::super::testing::beta_expectation;
+        // issue 8: E[X(1e300)] was infinite, because t / (alpha + t) rounds to 1.
+        let e = PUB.expected_purchases_new(1e300).unwrap();
+        assert!(e.is_finite() && e > 1e60, "{e}");
+        // a < 1: E[X(t)] grows like t^(1 - a).
+        rel(
+            e / PUB.expected_purchases_new(1e299).unwrap(),
+            10f64.powf(1.0 - PUB.a),
+            1e-6,
+        );
+        // a > 1: it tends to E[1/p] = (a + b - 1) / (a - 1), the mean number of purchases
+        // before the geometric dropout.
+        let p = BgNbdParams { a: 1.793, ..PUB };
+        let limit = (p.a + p.b - 1.0) / (p.a - 1.0);
+        rel(p.expected_purchases_new(1e300).unwrap(), limit, 1e-12);
+        rel(p.expected_purchases_new(f64::MAX).unwrap(), limit, 1e-12);
+        // Where 1 - z computed from z had lost half its digits: the integration route agrees.
+        let BgNbdParams { r, alpha, a, b } = FIT;
+        for t in [1e8, 1e12] {
+            let want = beta_expectation(a, b, |q| -(-r * (q * t / alpha).ln_1p()).exp_m1() / q);
+            rel(FIT.expected_purchases_new(t).unwrap(), want, 1e-9);
+        }
+        // P(alive at T + t) falls towards 0 (it was 1 past t ~ 1e17).
+        let pa = |t: f64| PUB.p_alive_at(2.0, 30.43, 38.86, t).unwrap();
+        assert!(pa(1e300) < pa(1e100) && pa(1e100) < pa(1e17) && pa(1e17) < 1e-11);
+        assert!(PUB
+            .conditional_expected_purchases(1e300, 2.0, 30.43, 38.86)
+            .unwrap()
+            .is_finite());
+        // Only where t / alpha itself overflows: out of range, never NaN or infinity.
+        let extreme = BgNbdParams {
+            r: 1e4,
+            alpha: 1e-4,
+            a: 1e-4,
+            b: 1e4,
+        };
+        assert!(matches!(
+            extreme.expected_purchases_new(f64::MAX),
+            Err(crate::ClvError::OutOfRange(_))
+        ));
+    }
+
+    #[test]
+    fn repeat_purchases_need_a_positive_recency() {
+        // issue 8: frequency 2 at recency 0 is not a possible history.
+        for r in [
+            PUB.conditional_expected_purchases(39.0, 2.0, 0.0, 38.86),
+            PUB.p_alive(2.0, 0.0, 38.86),
+            PUB.p_alive_at(2.0, 0.0, 38.86, 5.0),
+        ] {
+            match r {
+                Err(crate::ClvError::InvalidParameter(m)) => {
+                    assert!(m.contains("not a possible history"), "{m}")
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(PUB.p_alive(0.0, 0.0, 38.86).is_ok());
     }
 }

@@ -3,7 +3,10 @@
 //! first purchase too, so P(alive) < 1 even without repeat purchases.
 
 use super::bgnbd::nb_ln_pmf;
-use super::{check_history, check_horizon, inv_one_plus_exp, nbd_bracket, PurchaseModel};
+use super::{
+    check_history, check_horizon, finite_result, inv_one_plus_exp, nbd_bracket, nonneg, OneMinus,
+    PurchaseModel,
+};
 use crate::error::Result;
 use crate::params::{MbgNbdParams, ModelParams};
 use crate::special::{ln_beta, ln_hyp2f1};
@@ -24,9 +27,8 @@ impl MbgNbdParams {
         }
         let MbgNbdParams { r, alpha, a, b } = *self;
         let c = a + b + x;
-        let z = t / (alpha + big_t + t);
         // Euler: C - A = a + b - r, C - B = a - 1.
-        c * nbd_bracket(a, a + b - r, c, z)
+        c * nbd_bracket(a, a + b - r, c, OneMinus::of(t, alpha + big_t))
     }
 
     /// Expected repeat purchases in the next `t` periods given (x, tx, T) (lifetimes
@@ -41,7 +43,10 @@ impl MbgNbdParams {
         self.validate()?;
         check_history(x, tx, big_t)?;
         check_horizon("t", t)?;
-        Ok(self.numerator(t, x, big_t) * self.p_alive_unchecked(x, tx, big_t))
+        finite_result(
+            "expected purchases",
+            nonneg(self.numerator(t, x, big_t) * self.p_alive_unchecked(x, tx, big_t)),
+        )
     }
 
     /// Probability of being alive at T (Batislam et al. 2007, appendix A eq. 5; lifetimes
@@ -49,7 +54,7 @@ impl MbgNbdParams {
     pub fn p_alive(&self, x: f64, tx: f64, big_t: f64) -> Result<f64> {
         self.validate()?;
         check_history(x, tx, big_t)?;
-        Ok(self.p_alive_unchecked(x, tx, big_t))
+        finite_result("P(alive)", self.p_alive_unchecked(x, tx, big_t))
     }
 
     /// Probability of being alive at T + t_future. As for BG/NBD (see
@@ -63,7 +68,10 @@ impl MbgNbdParams {
         let MbgNbdParams { r, alpha, a, b } = *self;
         let u = t_future / (alpha + big_t);
         let surv = ln_hyp2f1(r + x, a, a + b + x + 1.0, -u).exp();
-        Ok((self.p_alive_unchecked(x, tx, big_t) * surv).clamp(0.0, 1.0))
+        finite_result(
+            "P(alive)",
+            (self.p_alive_unchecked(x, tx, big_t) * surv).clamp(0.0, 1.0),
+        )
     }
 
     /// P(X(t) = n) for a new customer (lifetimes `probability_of_n_purchases_up_to_time`):
@@ -78,16 +86,16 @@ impl MbgNbdParams {
         if t == 0.0 {
             return Ok(if n == 0 { 1.0 } else { 0.0 });
         }
-        let q = t / (alpha + t);
+        let q = OneMinus::of(t, alpha);
         let ln_pmf = nb_ln_pmf(r, alpha, nf, t);
         let ln_tail = if n == 0 {
             0.0
         } else {
-            ln_pmf + ln_hyp2f1(r + nf, 1.0, nf + 1.0, q)
+            ln_pmf + q.ln_hyp2f1(r + nf, 1.0, nf + 1.0)
         };
         let p = (ln_beta(a, b + nf + 1.0) - lb + ln_pmf).exp()
             + (ln_beta(a + 1.0, b + nf) - lb + ln_tail).exp();
-        Ok(p.clamp(0.0, 1.0))
+        finite_result("the purchase probability", p.clamp(0.0, 1.0))
     }
 
     /// E[X(t)] for a new customer (lifetimes `expected_number_of_purchases_up_to_time`):
@@ -99,8 +107,10 @@ impl MbgNbdParams {
             return Ok(0.0);
         }
         let MbgNbdParams { r, alpha, a, b } = *self;
-        let q = t / (alpha + t);
-        Ok((b * nbd_bracket(a, a + b - r, a + b, q)).max(0.0))
+        finite_result(
+            "expected purchases",
+            nonneg(b * nbd_bracket(a, a + b - r, a + b, OneMinus::of(t, alpha))),
+        )
     }
 }
 
@@ -235,5 +245,34 @@ mod tests {
             assert!((total - 1.0).abs() < 1e-9, "t={t}: sum {total}");
             rel(mean, PUB.expected_purchases_new(t).unwrap(), 1e-7);
         }
+    }
+
+    #[test]
+    fn long_horizons_stay_finite() {
+        // a < 1: grows like t^(1 - a); a > 1: tends to E[(1 - p) / p] = b / (a - 1).
+        let e = PUB.expected_purchases_new(1e300).unwrap();
+        rel(
+            e / PUB.expected_purchases_new(1e299).unwrap(),
+            10f64.powf(1.0 - PUB.a),
+            1e-6,
+        );
+        let p = MbgNbdParams { a: 2.5, ..PUB };
+        rel(
+            p.expected_purchases_new(1e300).unwrap(),
+            p.b / (p.a - 1.0),
+            1e-12,
+        );
+        let pa = |t: f64| PUB.p_alive_at(2.0, 30.43, 38.86, t).unwrap();
+        assert!(pa(1e300) < pa(1e100) && pa(1e100) < 1e-30);
+        // P(X(t) = n) tends to the geometric E[p (1 - p)^n] = B(a + 1, b + n) / B(a, b).
+        rel(
+            PUB.prob_purchases(3, 1e300).unwrap(),
+            (ln_beta(PUB.a + 1.0, PUB.b + 3.0) - ln_beta(PUB.a, PUB.b)).exp(),
+            1e-9,
+        );
+        assert!(matches!(
+            PUB.conditional_expected_purchases(39.0, 2.0, 0.0, 38.86),
+            Err(crate::ClvError::InvalidParameter(_))
+        ));
     }
 }

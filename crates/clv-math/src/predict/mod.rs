@@ -32,8 +32,9 @@ pub mod paretonbd;
 #[cfg(test)]
 mod properties;
 
+pub(crate) use crate::error::finite_result;
 use crate::error::{finite, ClvError, Result};
-use crate::special::{exprel, ln_hyp2f1_signed};
+use crate::special::{exprel, ln_hyp2f1_near_one};
 
 /// What CLV and scoring need from a purchase model. Implemented by the four purchase models by
 /// delegating to their inherent methods of the same names.
@@ -97,7 +98,7 @@ pub(crate) fn if_alive_many(
     at: impl Fn(f64) -> f64,
 ) -> Option<Result<()>> {
     let checked = valid.and_then(|_| {
-        check_history(x, 0.0, big_t)?;
+        check_frequency_and_age(x, big_t)?;
         horizons.iter().try_for_each(|&t| check_horizon("t", t))
     });
     Some(checked.map(|_| {
@@ -111,23 +112,32 @@ fn invalid(msg: String) -> ClvError {
     ClvError::InvalidParameter(msg)
 }
 
-/// Validate a continuous-time history (frequency, recency, age).
-pub(crate) fn check_history(x: f64, tx: f64, big_t: f64) -> Result<()> {
+/// Validate a frequency and an age (the part of a history that does not involve recency).
+fn check_frequency_and_age(x: f64, big_t: f64) -> Result<()> {
     finite("frequency", x)?;
-    finite("recency", tx)?;
     finite("T", big_t)?;
     if x < 0.0 || x != x.floor() {
         return Err(invalid(format!(
             "frequency must be a whole number >= 0, got {x}"
         )));
     }
-    if tx < 0.0 {
-        return Err(invalid(format!("recency must be >= 0, got {tx}")));
-    }
     if big_t < 0.0 {
         return Err(invalid(format!(
             "T (customer age) must be >= 0, got {big_t}"
         )));
+    }
+    Ok(())
+}
+
+/// Validate a continuous-time history (frequency, recency, age): whole frequency >= 0,
+/// 0 <= recency <= T, recency 0 exactly when frequency is 0. In continuous time a repeat purchase
+/// happens strictly after the first one, so frequency > 0 with recency 0 is not a possible
+/// history (and with it the formulas return nonsense, e.g. infinity for a huge frequency).
+pub(crate) fn check_history(x: f64, tx: f64, big_t: f64) -> Result<()> {
+    check_frequency_and_age(x, big_t)?;
+    finite("recency", tx)?;
+    if tx < 0.0 {
+        return Err(invalid(format!("recency must be >= 0, got {tx}")));
     }
     if tx > big_t {
         return Err(invalid(format!(
@@ -139,7 +149,23 @@ pub(crate) fn check_history(x: f64, tx: f64, big_t: f64) -> Result<()> {
             "recency must be 0 when frequency is 0 (no repeat purchase), got {tx}"
         )));
     }
+    if x > 0.0 && tx == 0.0 {
+        return Err(invalid(format!(
+            "recency must be > 0 when frequency is > 0: a repeat purchase comes after the first \
+             one, so frequency {x} with recency 0 is not a possible history"
+        )));
+    }
     Ok(())
+}
+
+/// An expectation that rounding may have pushed just below 0 (e.g. -1e-319); NaN passes
+/// through, for [`finite_result`] to report.
+pub(crate) fn nonneg(v: f64) -> f64 {
+    if v <= 0.0 {
+        0.0
+    } else {
+        v
+    }
 }
 
 /// Validate a prediction horizon (a duration >= 0).
@@ -169,14 +195,18 @@ pub(crate) fn inv_one_plus_exp(l: f64) -> f64 {
 /// on ln Y, which is itself O(a - 1), so the bracket keeps its digits near a = 1; at a = 1 (a
 /// removable singularity of the published formula) it is evaluated by Richardson extrapolation
 /// of the symmetric values a = 1 +- d, 1 +- 2d.
-pub(crate) fn nbd_bracket(a: f64, p: f64, c: f64, z: f64) -> f64 {
-    let ln1mz = (-z).ln_1p();
+///
+/// `z` = t / (A + t) comes with `w` = 1 - z = A / (A + t) and `ln_w` = -ln(1 + t / A), computed
+/// by the caller without cancellation (see [`OneMinus`]), so that long horizons keep their digits.
+pub(crate) fn nbd_bracket(a: f64, p: f64, c: f64, z: OneMinus) -> f64 {
+    let OneMinus { z, w, ln_w } = z;
+    let ln1mz = ln_w;
     // p and C both contain a (p = a+b-1-r or a+b-r, C = a+b+x-1 or a+b+x), so evaluating at
     // another a' = 1 + am1 shifts them by a' - a.
     let f = |am1: f64| -> f64 {
         let shift = am1 - (a - 1.0);
         // 2F1 is positive for c > 0; it can be negative when c = a + b - 1 < 0 (x = 0, a + b < 1).
-        let (ln_f, sign) = ln_hyp2f1_signed(p + shift, am1, c + shift, z);
+        let (ln_f, sign) = ln_hyp2f1_near_one(p + shift, am1, c + shift, z, w, ln_w);
         let ln_y = am1 * ln1mz + ln_f;
         if sign > 0.0 {
             -ln_y.exp_m1() / am1
@@ -193,6 +223,32 @@ pub(crate) fn nbd_bracket(a: f64, p: f64, c: f64, z: f64) -> f64 {
     let at_one = (4.0 * g(d) - g(2.0 * d)) / 3.0;
     let slope = (f(d) - f(-d)) / (2.0 * d);
     at_one + am1 * slope
+}
+
+/// z = t / (A + t) in [0, 1] together with 1 - z = A / (A + t) and ln(1 - z) = -ln(1 + t / A),
+/// each computed directly: for t much larger than A, 1 - z computed from z would lose its digits
+/// (and be 0 once t > 2^53 A), which made long horizons infinite or NaN.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OneMinus {
+    pub z: f64,
+    pub w: f64,
+    pub ln_w: f64,
+}
+
+impl OneMinus {
+    /// For t >= 0 and A > 0.
+    pub(crate) fn of(t: f64, big_a: f64) -> Self {
+        OneMinus {
+            z: t / (big_a + t),
+            w: big_a / (big_a + t),
+            ln_w: -(t / big_a).ln_1p(),
+        }
+    }
+
+    /// 2F1(a, b; c; z) in log space (see [`ln_hyp2f1_near_one`]).
+    pub(crate) fn ln_hyp2f1(self, a: f64, b: f64, c: f64) -> f64 {
+        ln_hyp2f1_near_one(a, b, c, self.z, self.w, self.ln_w).0
+    }
 }
 
 /// `(1 - y^k) / k` for y in (0, 1], continuous at k = 0 (value -ln y).

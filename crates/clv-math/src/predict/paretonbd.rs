@@ -2,10 +2,13 @@
 //! `lifetimes.ParetoNBDFitter`).
 
 use super::bgnbd::nb_ln_pmf;
-use super::{check_history, check_horizon, inv_one_plus_exp, one_minus_pow_over, PurchaseModel};
+use super::{
+    check_history, check_horizon, finite_result, inv_one_plus_exp, nonneg, one_minus_pow_over,
+    OneMinus, PurchaseModel,
+};
 use crate::error::Result;
 use crate::params::{ModelParams, ParetoNbdParams};
-use crate::special::{integrate, ln_gamma, ln_hyp2f1, log_add_exp, log_sub_exp};
+use crate::special::{integrate, ln_gamma, log_add_exp, log_sub_exp};
 
 impl ParetoNbdParams {
     /// ln A_0 of Fader & Hardie note 009 eqs. (19)-(20) (lifetimes `_log_A_0`):
@@ -23,8 +26,10 @@ impl ParetoNbdParams {
         };
         let d = max_ab - min_ab;
         let rsf = r + s + x;
-        let l1 = ln_hyp2f1(rsf, t, rsf + 1.0, d / (max_ab + tx)) - rsf * (max_ab + tx).ln();
-        let l2 = ln_hyp2f1(rsf, t, rsf + 1.0, d / (max_ab + big_t)) - rsf * (max_ab + big_t).ln();
+        // z = d / (max + y), 1 - z = (min + y) / (max + y): tiny when min << max.
+        let at = |y: f64| OneMinus::of(d, min_ab + y).ln_hyp2f1(rsf, t, rsf + 1.0);
+        let l1 = at(tx) - rsf * (max_ab + tx).ln();
+        let l2 = at(big_t) - rsf * (max_ab + big_t).ln();
         if l1 <= l2 {
             // tx == T (or rounding at tx ~ T, where A_0 is negligible anyway).
             return f64::NEG_INFINITY;
@@ -36,7 +41,10 @@ impl ParetoNbdParams {
     pub fn ln_likelihood(&self, x: f64, tx: f64, big_t: f64) -> Result<f64> {
         self.validate()?;
         check_history(x, tx, big_t)?;
-        Ok(self.ln_likelihood_unchecked(x, tx, big_t))
+        finite_result(
+            "the log-likelihood",
+            self.ln_likelihood_unchecked(x, tx, big_t),
+        )
     }
 
     fn ln_likelihood_unchecked(&self, x: f64, tx: f64, big_t: f64) -> f64 {
@@ -76,7 +84,10 @@ impl ParetoNbdParams {
         self.validate()?;
         check_history(x, tx, big_t)?;
         check_horizon("t", t)?;
-        Ok(self.alive_expectation(t, x, big_t) * self.p_alive_unchecked(x, tx, big_t))
+        finite_result(
+            "expected purchases",
+            nonneg(self.alive_expectation(t, x, big_t) * self.p_alive_unchecked(x, tx, big_t)),
+        )
     }
 
     /// Probability of being alive at T (note 009 eqs. 36-37; lifetimes
@@ -84,7 +95,7 @@ impl ParetoNbdParams {
     pub fn p_alive(&self, x: f64, tx: f64, big_t: f64) -> Result<f64> {
         self.validate()?;
         check_history(x, tx, big_t)?;
-        Ok(self.p_alive_unchecked(x, tx, big_t))
+        finite_result("P(alive)", self.p_alive_unchecked(x, tx, big_t))
     }
 
     /// Probability of being alive at T + t_future. Given alive at T the dropout rate is
@@ -96,7 +107,7 @@ impl ParetoNbdParams {
         check_history(x, tx, big_t)?;
         check_horizon("t_future", t_future)?;
         let surv = (-self.s * (t_future / (self.beta + big_t)).ln_1p()).exp();
-        Ok(self.p_alive_unchecked(x, tx, big_t) * surv)
+        finite_result("P(alive)", self.p_alive_unchecked(x, tx, big_t) * surv)
     }
 
     /// P(X(t) = n) for a new customer. `lifetimes` has no unconditional version for Pareto/NBD;
@@ -126,7 +137,10 @@ impl ParetoNbdParams {
             nb_ln_pmf(r, alpha, nf, u).exp()
         };
         let integral = integrate(pmf_at_v, 0.0, f_t, 1e-11);
-        Ok((at_t + integral).clamp(0.0, 1.0))
+        finite_result(
+            "the purchase probability",
+            (at_t + integral).clamp(0.0, 1.0),
+        )
     }
 
     /// E[X(t)] for a new customer (note 009 eq. 27; lifetimes
@@ -134,7 +148,10 @@ impl ParetoNbdParams {
     pub fn expected_purchases_new(&self, t: f64) -> Result<f64> {
         self.validate()?;
         check_horizon("t", t)?;
-        Ok(self.alive_expectation(t, 0.0, 0.0))
+        finite_result(
+            "expected purchases",
+            nonneg(self.alive_expectation(t, 0.0, 0.0)),
+        )
     }
 }
 
@@ -318,5 +335,35 @@ mod tests {
             1e-14,
         );
         assert!(later < now);
+    }
+
+    #[test]
+    fn impossible_histories_and_overflow_are_errors_not_infinity() {
+        use crate::ClvError;
+        let extreme = ParetoNbdParams {
+            r: 1e4,
+            alpha: 1e-4,
+            s: 1e-4,
+            beta: 1e4,
+        };
+        // issue 8: frequency 1e300 at recency 0 and T 0 returned a non-finite value.
+        match extreme.conditional_expected_purchases(1e6, 1e300, 0.0, 0.0) {
+            Err(ClvError::InvalidParameter(m)) => assert!(m.contains("not a possible history")),
+            other => panic!("{other:?}"),
+        }
+        // E[X(t)] = r/alpha * (beta/(s-1)) [1 - (beta/(beta+t))^(s-1)]: 1e8 * t for t << beta^...;
+        // finite up to 1e300, out of range (not infinity) at f64::MAX.
+        assert!(extreme.expected_purchases_new(1e300).unwrap() > 1e307);
+        assert!(matches!(
+            extreme.expected_purchases_new(f64::MAX),
+            Err(ClvError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            extreme.conditional_expected_purchases(f64::MAX, 2.0, 1.0, 2.0),
+            Err(ClvError::OutOfRange(_))
+        ));
+        // Long horizons of the published fit: finite and decreasing survival.
+        let pa = |t: f64| PUB.p_alive_at(2.0, 30.43, 38.86, t).unwrap();
+        assert!(pa(1e300) < pa(1e100) && pa(1e300) > 0.0);
     }
 }

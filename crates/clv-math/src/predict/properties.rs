@@ -10,7 +10,8 @@ fn param() -> impl Strategy<Value = f64> {
     (-4.0f64..4.0).prop_map(|e| 10f64.powf(e))
 }
 
-/// (x, tx, T, t): frequency 0..10,000, T log-uniform-ish up to 1e5 (or 0), recency a fraction of T.
+/// (x, tx, T, t): frequency 0..10,000, T log-uniform-ish up to 1e5 (or 0), recency a fraction of T
+/// (> 0 when x > 0).
 fn history() -> impl Strategy<Value = (f64, f64, f64, f64)> {
     (
         0u32..=10_000,
@@ -19,8 +20,13 @@ fn history() -> impl Strategy<Value = (f64, f64, f64, f64)> {
         (-3.0f64..5.0),
     )
         .prop_map(|(x, big_t, u, te)| {
-            let x = if x % 3 == 0 { 0.0 } else { x as f64 };
-            let tx = if x == 0.0 { 0.0 } else { u * big_t };
+            // A repeat purchase comes after the first: frequency > 0 needs recency > 0.
+            let x = if x % 3 == 0 || big_t == 0.0 {
+                0.0
+            } else {
+                x as f64
+            };
+            let tx = if x == 0.0 { 0.0 } else { u.max(1e-3) * big_t };
             (x, tx, big_t, 10f64.powf(te))
         })
 }
