@@ -5,7 +5,7 @@
 //! `expected spend * (E[X(k f)] - E[X((k-1) f)]) / (1 + rate)^k`, with E[X(t)] the conditional
 //! expected purchases of the customer in the next t periods and k = 1..months.
 
-use crate::error::{finite, ClvError, Result};
+use crate::error::{finite, finite_result, ClvError, Result};
 use crate::params::GammaGammaParams;
 use crate::predict::PurchaseModel;
 
@@ -53,7 +53,10 @@ pub fn customer_lifetime_value_with_spend<M: PurchaseModel + ?Sized>(
 ) -> Result<f64> {
     check_spend(expected_spend)?;
     let plan = Horizon::new(months, monthly_discount_rate, periods_per_month)?;
-    Ok(expected_spend * plan.discounted_purchases(m, x, tx, big_t)?)
+    finite_result(
+        "CLV",
+        expected_spend * plan.discounted_purchases(m, x, tx, big_t)?,
+    )
 }
 
 fn check_spend(expected_spend: f64) -> Result<()> {
@@ -114,6 +117,15 @@ impl Horizon {
         tx: f64,
         big_t: f64,
     ) -> Result<f64> {
+        // Models that split their expectation: P(alive) once, times the alive part (for BG/BB
+        // this evaluates the opportunity sum of the likelihood once, not once per chunk).
+        if let Some(alive) = self.discounted_purchases_if_alive(m, x, big_t) {
+            let alive = alive?;
+            return finite_result(
+                "the discounted expected purchases",
+                m.p_alive(x, tx, big_t)? * alive,
+            );
+        }
         self.discount(|h, out| m.conditional_expected_purchases_many(x, tx, big_t, h, out))
     }
 
@@ -161,7 +173,7 @@ impl Horizon {
             }
             k0 += len as u32;
         }
-        Ok(total)
+        finite_result("the discounted expected purchases", total)
     }
 }
 
@@ -266,34 +278,64 @@ mod tests {
     #[test]
     fn split_models_factor_through_p_alive() {
         let plan = Horizon::new(40, 0.02, 4.345).unwrap();
-        let models: [&dyn PurchaseModel; 3] = [&BG, &MB, &PN];
-        for m in models {
-            for &(x, tx, tt) in &[
-                (0.0, 0.0, 38.86),
-                (2.0, 30.43, 38.86),
-                (1.0, 1.71, 38.86),
-                (25.0, 70.0, 71.0),
-            ] {
-                let direct = plan.discounted_purchases(m, x, tx, tt).unwrap();
-                let split = m.p_alive(x, tx, tt).unwrap()
-                    * plan
-                        .discounted_purchases_if_alive(m, x, tt)
-                        .unwrap()
-                        .unwrap();
-                assert!(
-                    (direct - split).abs() <= 1e-13 * direct,
-                    "{direct} vs {split}"
-                );
-            }
+        let continuous: [&dyn PurchaseModel; 3] = [&BG, &MB, &PN];
+        let cases = continuous
+            .iter()
+            .flat_map(|&m| {
+                [
+                    (0.0, 0.0, 38.86),
+                    (2.0, 30.43, 38.86),
+                    (1.0, 1.71, 38.86),
+                    (25.0, 70.0, 71.0),
+                ]
+                .map(|h| (m, h))
+            })
+            .chain(
+                [(0.0, 0.0, 6.0), (3.0, 5.0, 6.0), (6.0, 6.0, 6.0)]
+                    .map(|h| (&BB as &dyn PurchaseModel, h)),
+            );
+        for (m, (x, tx, tt)) in cases {
+            // The month-by-month sum of the conditional expectations, without the split.
+            let direct = plan
+                .discount(|h, out| m.conditional_expected_purchases_many(x, tx, tt, h, out))
+                .unwrap();
+            let split = m.p_alive(x, tx, tt).unwrap()
+                * plan
+                    .discounted_purchases_if_alive(m, x, tt)
+                    .unwrap()
+                    .unwrap();
+            assert!(
+                (direct - split).abs() <= 1e-13 * direct,
+                "{direct} vs {split}"
+            );
+            assert_eq!(plan.discounted_purchases(m, x, tx, tt).unwrap(), split);
             assert!(matches!(
                 plan.discounted_purchases_if_alive(m, 1.5, 38.86),
                 Some(Err(ClvError::InvalidParameter(_)))
             ));
         }
-        assert!(
-            plan.discounted_purchases_if_alive(&BB, 3.0, 6.0).is_none(),
-            "BG/BB does not split"
-        );
+        // BG/BB: whole numbers, frequency <= opportunities.
+        for (x, n) in [(7.0, 6.0), (1.0, 2.5), (1.0, 1e8)] {
+            assert!(matches!(
+                plan.discounted_purchases_if_alive(&BB, x, n),
+                Some(Err(ClvError::InvalidParameter(_)))
+            ));
+        }
+    }
+
+    #[test]
+    fn huge_values_are_out_of_range_not_infinite() {
+        // A discount rate near -100% makes the discount factors overflow.
+        match customer_lifetime_value_with_spend(
+            &BG, 10.0, 2.0, 30.43, 38.86, MAX_MONTHS, -0.999, 4.345,
+        ) {
+            Err(ClvError::OutOfRange(m)) => assert!(m.contains("discounted"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            customer_lifetime_value_with_spend(&BG, 1e308, 2.0, 30.43, 38.86, 120, 0.0, 4.345),
+            Err(ClvError::OutOfRange(_))
+        ));
     }
 
     #[test]

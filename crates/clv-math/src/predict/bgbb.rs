@@ -155,14 +155,22 @@ impl BgBbParams {
             + future
     }
 
-    /// Expected transactions in the next `m` opportunities given alive-compatible history,
-    /// without validation. FHS 2010 eq. 13:
-    /// `1/L B(al+x+1, be+n-x)/B(al,be) de/(ga-1) Gamma(ga+de)/Gamma(1+de)
-    ///  [Gamma(1+de+n)/Gamma(ga+de+n) - Gamma(1+de+n+m)/Gamma(ga+de+n+m)]`.
-    /// With e = ga - 1 and dl(y) = (lnGamma(y+e) - lnGamma(y))/e, the bracket over (ga - 1) is
-    /// `Gamma(1+de+n)/Gamma(ga+de+n) * D * exprel(-e D)`, D = dl(1+de+n+m) - dl(1+de+n) >= 0,
-    /// which is exact at ga = 1 (where the published form is 0/0).
-    fn expected_unchecked(&self, m: f64, x: f64, n: f64, ln_l: f64) -> f64 {
+    /// P(alive at opportunity n | history), without validation.
+    fn p_alive_unchecked(&self, x: f64, tx: f64, n: f64) -> f64 {
+        self.ln_p_alive_at(x, tx, n, 0.0).exp().clamp(0.0, 1.0)
+    }
+
+    /// Expected transactions in the next `m` opportunities of a customer alive at opportunity n
+    /// with x transactions (recency carries no further information once alive is given):
+    /// `(al+x)/(al+be+n) (de+n) D exprel(-e D)`, e = ga - 1, D = dl(1+de+n+m) - dl(1+de+n),
+    /// dl(y) = (lnG(y+e) - lnG(y))/e. FHS 2010 eq. 13 is this times P(alive): its
+    /// `1/L B(al+x+1, be+n-x)/B(al,be) de/(ga-1) G(ga+de)/G(1+de) [G(1+de+n)/G(ga+de+n) -
+    /// G(1+de+n+m)/G(ga+de+n+m)]` divided by P(alive) = B(al+x, be+n-x)/B(al,be) B(ga, de+n)/B(ga,de)/L
+    /// simplifies to the posterior mean of p, (al+x)/(al+be+n), times the expected number of
+    /// the m opportunities survived, (de+n)/(ga-1) [1 - G(ga+de+n)G(1+de+n+m)/(G(1+de+n)G(ga+de+n+m))].
+    /// Written with D it is exact at ga = 1 (where the published form is 0/0) and keeps its
+    /// digits for any m.
+    fn alive_expectation(&self, m: f64, x: f64, n: f64) -> f64 {
         if m == 0.0 {
             return 0.0;
         }
@@ -175,13 +183,7 @@ impl BgBbParams {
         let e = gamma - 1.0;
         let y = 1.0 + delta + n;
         let d = ln_gamma_difference_quotient(y + m, e) - ln_gamma_difference_quotient(y, e);
-        let ln = -ln_l + ln_beta(alpha + x + 1.0, beta + n - x) - ln_beta(alpha, beta)
-            + delta.ln()
-            + ln_gamma(gamma + delta)
-            - ln_gamma(1.0 + delta)
-            + ln_gamma(y)
-            - ln_gamma(gamma + delta + n);
-        ln.exp() * d * crate::special::exprel(-e * d)
+        (alpha + x) / (alpha + beta + n) * (delta + n) * d * crate::special::exprel(-e * d)
     }
 
     /// Expected transactions in the next `t` opportunities for a customer with `x` transactions
@@ -197,10 +199,9 @@ impl BgBbParams {
         self.validate()?;
         check_discrete_history(x, tx, big_t)?;
         check_horizon("t", t)?;
-        let ln_l = self.ln_likelihood_unchecked(x, tx, big_t);
         finite_result(
             "expected purchases",
-            nonneg(self.expected_unchecked(t, x, big_t, ln_l)),
+            nonneg(self.p_alive_unchecked(x, tx, big_t) * self.alive_expectation(t, x, big_t)),
         )
     }
 
@@ -298,7 +299,7 @@ impl BgBbParams {
         check_horizon("t", t)?;
         finite_result(
             "expected purchases",
-            nonneg(self.expected_unchecked(t, 0.0, 0.0, 0.0)),
+            nonneg(self.alive_expectation(t, 0.0, 0.0)),
         )
     }
 }
@@ -332,11 +333,34 @@ impl PurchaseModel for BgBbParams {
         for &t in horizons {
             check_horizon("t", t)?;
         }
-        let ln_l = self.ln_likelihood_unchecked(x, tx, big_t);
+        let pa = self.p_alive_unchecked(x, tx, big_t);
         for (o, &t) in out.iter_mut().zip(horizons) {
-            *o = self.expected_unchecked(t, x, big_t, ln_l);
+            *o = pa * self.alive_expectation(t, x, big_t);
         }
         Ok(())
+    }
+
+    /// Split like the continuous models: E[purchases | alive at n] depends on (x, n) only, so
+    /// CLV needs the opportunity sum of the likelihood once per customer (for P(alive)), not
+    /// once per chunk of months.
+    fn expected_purchases_if_alive_many(
+        &self,
+        x: f64,
+        big_t: f64,
+        horizons: &[f64],
+        out: &mut [f64],
+    ) -> Option<Result<()>> {
+        let checked = self.validate().and_then(|_| {
+            // Without a recency, x <= n is all a history must satisfy: check it as the history
+            // whose last transaction is at n (or with none).
+            check_discrete_history(x, if x == 0.0 { 0.0 } else { big_t }, big_t)?;
+            horizons.iter().try_for_each(|&t| check_horizon("t", t))
+        });
+        Some(checked.map(|_| {
+            for (o, &t) in out.iter_mut().zip(horizons) {
+                *o = self.alive_expectation(t, x, big_t);
+            }
+        }))
     }
 }
 
