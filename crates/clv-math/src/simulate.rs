@@ -21,6 +21,7 @@
 //! predictions with the simulated future.
 
 use crate::error::{finite, ClvError, Result};
+use crate::interrupt::Ticker;
 use crate::params::{BgNbdParams, GammaGammaParams, MbgNbdParams, ModelParams, ParetoNbdParams};
 use rand::Rng;
 use rand::SeedableRng;
@@ -73,6 +74,17 @@ fn invalid(msg: String) -> ClvError {
     ClvError::InvalidParameter(msg)
 }
 
+/// Most customers one simulation accepts (10^8): at ~100 ns per customer summary that is ten
+/// seconds of work, and the SQL layer streams and checks for interrupts per row.
+pub const MAX_CUSTOMERS: u64 = 100_000_000;
+
+/// Most purchases one customer may be expected to make (10^7): the mean purchase rate r / alpha
+/// (E[lambda], before any dropout) times the horizon. A customer's purchases are drawn one by one
+/// (~30 ns each), so Pareto/NBD(r = 1e4, alpha = 1e-4) over a horizon of 1e6 would mean 1e14
+/// draws per customer. Individual rates vary (lambda is Gamma distributed), so the per-customer
+/// loops also check for interrupts every [`crate::interrupt::EVERY`] purchases.
+pub const MAX_EXPECTED_PURCHASES: f64 = 1e7;
+
 impl Simulation {
     /// Check parameters and the time window.
     pub fn validate(&self) -> Result<()> {
@@ -98,6 +110,25 @@ impl Simulation {
                 self.acquisition, self.horizon
             )));
         }
+        if self.n_customers > MAX_CUSTOMERS {
+            return Err(invalid(format!(
+                "customers must be at most {MAX_CUSTOMERS} (10^8), got {}",
+                self.n_customers
+            )));
+        }
+        let (r, alpha) = match self.model {
+            SimModel::BgNbd(p) => (p.r, p.alpha),
+            SimModel::MbgNbd(p) => (p.r, p.alpha),
+            SimModel::ParetoNbd(p) => (p.r, p.alpha),
+        };
+        let expected = r / alpha * self.horizon;
+        if !(expected <= MAX_EXPECTED_PURCHASES) {
+            return Err(invalid(format!(
+                "the expected number of purchases per customer, r / alpha x horizon = {r} / {alpha} x {} \
+                 = {expected:e}, exceeds 10^7: shorten the horizon (or check the model's time unit)",
+                self.horizon
+            )));
+        }
         Ok(())
     }
 
@@ -109,6 +140,7 @@ impl Simulation {
             sampler: Sampler::new(self),
             next_id: 1,
             cur: None,
+            tick: Ticker::new(),
         })
     }
 
@@ -283,12 +315,14 @@ pub struct Transactions {
     sampler: Sampler,
     next_id: u64,
     cur: Option<CustomerGen>,
+    tick: Ticker,
 }
 
 impl Iterator for Transactions {
     type Item = (i64, f64, f64);
 
     fn next(&mut self) -> Option<(i64, f64, f64)> {
+        self.tick.tick();
         loop {
             if let Some(c) = self.cur.as_mut() {
                 if let Some((t, a)) = c.next(&self.sampler) {
@@ -323,7 +357,10 @@ impl Iterator for Customers {
         self.next_id += 1;
         let (birth, _first_amount) = c.next(&self.sampler).expect("first purchase at birth");
         let (mut x, mut last, mut spend) = (0.0, birth, 0.0);
+        // One customer may make many purchases (the rate is Gamma distributed around r / alpha).
+        let mut tick = Ticker::new();
         while let Some((t, a)) = c.next(&self.sampler) {
+            tick.tick();
             x += 1.0;
             last = t;
             spend += a;
@@ -553,5 +590,42 @@ mod tests {
             .count(),
             0
         );
+    }
+
+    #[test]
+    fn sizes_are_capped_and_long_histories_can_be_cancelled() {
+        use crate::interrupt::testing::cancelled_within;
+        let invalid = |r: Result<Customers>| match r {
+            Err(ClvError::InvalidParameter(m)) => m,
+            other => panic!("{:?}", other.map(|_| ())),
+        };
+        // issue 8: ~1e8 purchases per period per customer over 1e6 periods.
+        let heavy = ParetoNbdParams {
+            r: 1e4,
+            alpha: 1e-4,
+            s: 1e-4,
+            beta: 1e4,
+        };
+        let m = invalid(sim(SimModel::ParetoNbd(heavy), 1000, 1.0, 1e6, 1).customers());
+        assert!(m.contains("10^7") && m.contains("1e14"), "{m}");
+        // issue 8: 9223372036854775807 customers.
+        let m = invalid(sim(SimModel::BgNbd(BG), i64::MAX as u64, 0.0, 38.86, 1).customers());
+        assert!(m.contains("at most 100000000"), "{m}");
+        assert!(sim(SimModel::BgNbd(BG), MAX_CUSTOMERS, 0.0, 38.86, 1)
+            .validate()
+            .is_ok());
+        // At the cap of expected purchases a customer's history is long; the loop checks.
+        let busy = ParetoNbdParams {
+            r: 1e3,
+            alpha: 1e-1,
+            s: 1e-4,
+            beta: 1e4,
+        };
+        let s = sim(SimModel::ParetoNbd(busy), 10, 0.0, 1000.0, 3);
+        assert!(s.validate().is_ok());
+        let (cancelled, took) = cancelled_within(|| s.customers().unwrap().next());
+        assert!(cancelled && took.as_millis() < 100, "{took:?}");
+        let (cancelled, took) = cancelled_within(|| s.transactions().unwrap().count());
+        assert!(cancelled && took.as_millis() < 100, "{took:?}");
     }
 }

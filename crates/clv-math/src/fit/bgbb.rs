@@ -17,6 +17,7 @@ use super::{
     Objective, CHECK_EVERY,
 };
 use crate::error::Result;
+use crate::interrupt::Ticker;
 use crate::params::{BgBbParams, ModelParams};
 use crate::special::{digamma, ln_beta};
 
@@ -60,6 +61,11 @@ impl Objective for BgBb {
         let mut g = [0.0; 4];
         let mut work = 0usize;
         for row in &self.rows {
+            // A row costs a dozen digamma calls plus one step per opportunity after t_x.
+            work += 1;
+            if work.is_multiple_of(CHECK_EVERY) {
+                check();
+            }
             let (x, tx, n, w) = (row.x, row.tx, row.t, row.w);
             // A: alive through all n opportunities.
             let a = ln_beta(al + x, be + n - x) + ln_beta(ga, de + n);
@@ -128,7 +134,9 @@ fn validate(rows: &[CustomerRow]) -> Result<f64> {
         return Err(invalid(format!("{MODEL}: no customers to fit")));
     }
     let mut total_w = 0.0;
+    let mut tick = Ticker::new();
     for (i, r) in rows.iter().enumerate() {
+        tick.tick();
         let n = i + 1;
         for (name, v) in [
             ("frequency", r.x),

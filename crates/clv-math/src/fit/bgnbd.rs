@@ -16,6 +16,7 @@ use super::{
     CustomerRow, Distinct, Fit, FitOptions, ModelText, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
+use crate::interrupt::Ticker;
 use crate::params::{BgNbdParams, ModelParams};
 use crate::special::{digamma, ln_gamma, trigamma};
 
@@ -45,15 +46,19 @@ impl BgNbd {
     pub(crate) fn new(rows: &[CustomerRow], scale: f64) -> Self {
         let groups = frequency_groups(rows.iter().map(|r| (r.x, r.w)));
         let times = Distinct::new(rows.iter().flat_map(|r| [r.t * scale, r.tx * scale]));
+        let mut tick = Ticker::new();
         let rows: Vec<Row> = rows
             .iter()
             .zip(times.index.chunks_exact(2))
-            .map(|(r, i)| Row {
-                x: r.x,
-                w: r.w,
-                t: i[0],
-                tx: i[1],
-                group: group_index(&groups, r.x) as u32,
+            .map(|(r, i)| {
+                tick.tick();
+                Row {
+                    x: r.x,
+                    w: r.w,
+                    t: i[0],
+                    tx: i[1],
+                    group: group_index(&groups, r.x) as u32,
+                }
             })
             .collect();
         let total_w = rows.iter().map(|r| r.w).sum();
@@ -113,7 +118,11 @@ impl BgNbd {
         let (lg_ab, dg_ab) = (ln_gamma(a + b), digamma(a + b));
         let (lg_b, dg_b) = (ln_gamma(b), digamma(b));
         let mut ln_b_x1 = Vec::with_capacity(self.groups.len());
-        for &(x, w) in &self.groups {
+        for (i, &(x, w)) in self.groups.iter().enumerate() {
+            // Distinct frequencies are few in practice, but as many as the rows at worst.
+            if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                check();
+            }
             let (dg_rx, dg_bx, dg_abx) = (digamma(r + x), digamma(b + x), digamma(a + b + x));
             ll += w
                 * (ln_gamma(r + x) - lg_r + r * ln_alpha + lg_ab + ln_gamma(b + x)

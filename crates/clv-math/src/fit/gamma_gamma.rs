@@ -14,6 +14,7 @@ use super::{
     FitOptions, ModelText, Objective, SpendRow, CHECK_EVERY,
 };
 use crate::error::Result;
+use crate::interrupt::Ticker;
 use crate::params::{GammaGammaParams, ModelParams};
 use crate::special::{digamma, ln_gamma, trigamma};
 
@@ -56,10 +57,18 @@ impl GammaGamma {
             })
             .collect();
         let groups = frequency_groups(rows.iter().map(|r| (r.x, r.w)));
+        let (mut total_w, mut s_wx_lnmx, mut s_w_lnm) = (0.0, 0.0, 0.0);
+        let mut tick = Ticker::new();
+        for r in &rows {
+            tick.tick();
+            total_w += r.w;
+            s_wx_lnmx += r.w * r.x * (r.m.ln() + r.x.ln());
+            s_w_lnm += r.w * r.m.ln();
+        }
         GammaGamma {
-            total_w: rows.iter().map(|r| r.w).sum(),
-            s_wx_lnmx: rows.iter().map(|r| r.w * r.x * (r.m.ln() + r.x.ln())).sum(),
-            s_w_lnm: rows.iter().map(|r| r.w * r.m.ln()).sum(),
+            total_w,
+            s_wx_lnmx,
+            s_w_lnm,
             rows,
             groups,
         }
@@ -118,7 +127,11 @@ impl GammaGamma {
             h[1][2] = w / v;
             h[2][2] = -w * q / (v * v);
         }
-        for &(x, wx) in &self.groups {
+        for (i, &(x, wx)) in self.groups.iter().enumerate() {
+            // Distinct frequencies are few in practice, but as many as the rows at worst.
+            if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                check();
+            }
             let dg_pxq = digamma(p * x + q);
             ll += wx * (ln_gamma(p * x + q) - ln_gamma(p * x));
             g[0] += wx * x * (dg_pxq - digamma(p * x));
@@ -158,7 +171,9 @@ fn validate(rows: &[SpendRow]) -> Result<f64> {
         return Err(invalid(format!("{MODEL}: no customers to fit")));
     }
     let mut total_w = 0.0;
+    let mut tick = Ticker::new();
     for (i, r) in rows.iter().enumerate() {
+        tick.tick();
         let n = i + 1;
         for (name, v) in [("frequency", r.x), ("monetary value", r.m), ("weight", r.w)] {
             if !v.is_finite() {

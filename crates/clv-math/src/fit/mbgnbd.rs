@@ -17,6 +17,7 @@ use super::{
     ModelText, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
+use crate::interrupt::Ticker;
 use crate::params::{MbgNbdParams, ModelParams};
 use crate::special::{digamma, ln_gamma};
 
@@ -41,14 +42,18 @@ impl MbgNbd {
     /// `rows` must be validated; times are multiplied by `scale`.
     pub(crate) fn new(rows: &[CustomerRow], scale: f64) -> Self {
         let groups = frequency_groups(rows.iter().map(|r| (r.x, r.w)));
+        let mut tick = Ticker::new();
         let rows: Vec<Row> = rows
             .iter()
-            .map(|r| Row {
-                x: r.x,
-                tx: r.tx * scale,
-                t: r.t * scale,
-                w: r.w,
-                group: group_index(&groups, r.x),
+            .map(|r| {
+                tick.tick();
+                Row {
+                    x: r.x,
+                    tx: r.tx * scale,
+                    t: r.t * scale,
+                    w: r.w,
+                    group: group_index(&groups, r.x),
+                }
             })
             .collect();
         let total_w = rows.iter().map(|r| r.w).sum();
@@ -79,7 +84,11 @@ impl Objective for MbgNbd {
         let (lg_ab, dg_ab) = (ln_gamma(a + b), digamma(a + b));
         let (lg_b, dg_b) = (ln_gamma(b), digamma(b));
         let mut ln_bx = Vec::with_capacity(self.groups.len());
-        for &(x, w) in &self.groups {
+        for (i, &(x, w)) in self.groups.iter().enumerate() {
+            // Distinct frequencies are few in practice, but as many as the rows at worst.
+            if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                check();
+            }
             let (dg_rx, dg_bx1, dg_abx1) = (
                 digamma(r + x),
                 digamma(b + x + 1.0),

@@ -43,6 +43,7 @@ pub use paretonbd::fit_paretonbd;
 
 use crate::error::{ClvError, Result};
 use crate::fast_hash::FxBuild;
+use crate::interrupt::{self, Ticker};
 use crate::optimize::{bfgs_from, hessian_fd, invert_spd, Minimum};
 use crate::params::ModelParams;
 use std::collections::HashMap;
@@ -247,7 +248,9 @@ pub(crate) fn preview_sample<R: Copy>(
     let step = total / n as f64;
     let (mut cum, mut taken) = (0.0, 0.0);
     let mut out = Vec::with_capacity(n + 1);
+    let mut tick = Ticker::new();
     for r in rows {
+        tick.tick();
         cum += weight(r);
         let k = ((cum / step) + 0.5).floor() - taken;
         if k > 0.0 {
@@ -553,7 +556,9 @@ pub(crate) fn validate_continuous(rows: &[CustomerRow], model: &str) -> Result<(
         return Err(invalid(format!("{model}: no customers to fit")));
     }
     let (mut total_w, mut max_t) = (0.0, 0.0_f64);
+    let mut tick = Ticker::new();
     for (i, r) in rows.iter().enumerate() {
+        tick.tick();
         let n = i + 1;
         for (name, v) in [
             ("frequency", r.x),
@@ -635,14 +640,16 @@ pub(crate) fn require_fittable(rows: &[CustomerRow], max_t: f64, model: &str) ->
 /// weights of a value are summed in row order, so the result does not depend on the hasher.
 pub(crate) fn frequency_groups(xw: impl Iterator<Item = (f64, f64)>) -> Vec<(f64, f64)> {
     let mut sums: HashMap<u64, f64, FxBuild> = HashMap::default();
+    let mut tick = Ticker::new();
     for (x, w) in xw {
+        tick.tick();
         *sums.entry((x + 0.0).to_bits()).or_insert(0.0) += w;
     }
     let mut out: Vec<(f64, f64)> = sums
         .into_iter()
         .map(|(x, w)| (f64::from_bits(x), w))
         .collect();
-    out.sort_by(|a, b| a.0.total_cmp(&b.0));
+    interrupt::sort_by(&mut out, |a, b| a.0.total_cmp(&b.0));
     out
 }
 
@@ -681,8 +688,10 @@ impl Distinct {
         // the ids renumbered in value order.
         let mut ids: HashMap<u64, u32, FxBuild> = HashMap::default();
         let mut first_seen: Vec<f64> = Vec::new();
+        let mut tick = Ticker::new();
         let raw: Vec<u32> = column
             .map(|v| {
+                tick.tick();
                 let v = v + 0.0;
                 *ids.entry(v.to_bits()).or_insert_with(|| {
                     first_seen.push(v);
@@ -691,7 +700,9 @@ impl Distinct {
             })
             .collect();
         let mut order: Vec<u32> = (0..first_seen.len() as u32).collect();
-        order.sort_unstable_by(|a, b| first_seen[*a as usize].total_cmp(&first_seen[*b as usize]));
+        interrupt::sort_unstable_by(&mut order, |a, b| {
+            first_seen[*a as usize].total_cmp(&first_seen[*b as usize])
+        });
         let mut rank = vec![0u32; order.len()];
         for (r, &id) in order.iter().enumerate() {
             rank[id as usize] = r as u32;

@@ -32,6 +32,7 @@ use super::{
     solve, validate_continuous, CustomerRow, Fit, FitOptions, ModelText, Objective, CHECK_EVERY,
 };
 use crate::error::Result;
+use crate::interrupt::Ticker;
 use crate::params::{ModelParams, ParetoNbdParams};
 use crate::special::{digamma, ln_gamma};
 use std::ops::{Add, Div, Mul, Neg, Sub};
@@ -243,13 +244,17 @@ impl ParetoNbd {
     /// `rows` must be validated; times are multiplied by `scale`.
     pub(crate) fn new(rows: &[CustomerRow], scale: f64) -> Self {
         let groups = frequency_groups(rows.iter().map(|r| (r.x, r.w)));
+        let mut tick = Ticker::new();
         let rows: Vec<Row> = rows
             .iter()
-            .map(|r| Row {
-                x: r.x,
-                tx: r.tx * scale,
-                t: r.t * scale,
-                w: r.w,
+            .map(|r| {
+                tick.tick();
+                Row {
+                    x: r.x,
+                    tx: r.tx * scale,
+                    t: r.t * scale,
+                    w: r.w,
+                }
             })
             .collect();
         let total_w = rows.iter().map(|r| r.w).sum();
@@ -308,7 +313,11 @@ impl Objective for ParetoNbd {
         let (lg_r, dg_r) = (ln_gamma(rv), digamma(rv));
         let mut ll = 0.0;
         let mut g = [0.0; 4];
-        for &(x, w) in &self.groups {
+        for (i, &(x, w)) in self.groups.iter().enumerate() {
+            // Distinct frequencies are few in practice, but as many as the rows at worst.
+            if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                check();
+            }
             ll += w * (ln_gamma(rv + x) - lg_r + rv * ln_alpha + sv * ln_beta);
             g[0] += w * (digamma(rv + x) - dg_r + ln_alpha) * rv;
             g[1] += w * rv;
