@@ -122,7 +122,7 @@ impl Simulation {
             SimModel::ParetoNbd(p) => (p.r, p.alpha),
         };
         let expected = r / alpha * self.horizon;
-        if !(expected <= MAX_EXPECTED_PURCHASES) {
+        if expected.is_nan() || expected > MAX_EXPECTED_PURCHASES {
             return Err(invalid(format!(
                 "the expected number of purchases per customer, r / alpha x horizon = {r} / {alpha} x {} \
                  = {expected:e}, exceeds 10^7: shorten the horizon (or check the model's time unit)",
