@@ -1,6 +1,6 @@
 //! K-means clustering of customers (rows of features such as recency, frequency, monetary, CLV)
-//! with `linfa-clustering`, wrapped so that the SQL layer can store the fitted model as a value and
-//! assign customers later.
+//! with the algorithm of `linfa-clustering` (run here, see below), wrapped so that the SQL layer
+//! can store the fitted model as a value and assign customers later.
 //!
 //! # Method
 //!
@@ -9,10 +9,15 @@
 //!   the fitting rows (divide by `n`, not `n - 1`). A constant feature (all rows equal) has `std = 0`
 //!   and is left centred at 0: it then plays no part in distances. All distances, the inertia and
 //!   the silhouette are computed in these standardized units.
-//! - **Fit.** `linfa_clustering::KMeans` (k-means++ initialisation, 10 runs keeping the lowest
-//!   inertia, tolerance 1e-6, at most 300 iterations) seeded with
-//!   `Xoshiro256Plus::seed_from_u64(seed)`: the same rows in the same order and the same seed give
-//!   the same model.
+//! - **Fit.** The algorithm of `linfa_clustering::KMeans` 0.8 (k-means++ initialisation, 10 runs
+//!   keeping the lowest inertia, tolerance 1e-6, at most 300 iterations, the m_k-means update that
+//!   counts the old centroid as one more member) seeded with `Xoshiro256Plus::seed_from_u64(seed)`:
+//!   the same rows in the same order and the same seed give the same model. It is run here, not
+//!   by linfa, so that the iterations can be interrupted (linfa offers no callback): the code
+//!   below repeats linfa's arithmetic operation for operation and draws the same random numbers,
+//!   so its centroids are bit for bit linfa's (a test compares them). It checks for interrupts
+//!   every [`crate::interrupt::EVERY`] distance evaluations, in the initialisation and in every
+//!   assignment step, so `statement_timeout` stops a fit on millions of rows within milliseconds.
 //! - **Stable labels.** linfa numbers clusters arbitrarily, so clusters are renumbered by
 //!   **ascending** centroid value of the chosen `value_feature` (e.g. CLV): label 0 is the least
 //!   valuable cluster, label `k - 1` the most valuable, and labels keep their meaning across refits.
@@ -26,10 +31,8 @@
 //!   score is O(n^2); with the sample the cost is O(m^2) on top of the O(n k) fit, i.e. O(n) in `n`.
 
 use crate::error::{ClvError, Result};
-use linfa::traits::Fit;
-use linfa::DatasetBase;
-use linfa_clustering::KMeans;
-use ndarray::Array2;
+use crate::interrupt::{self, Ticker};
+use rand::distributions::{Distribution, WeightedIndex};
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256Plus;
 use serde::{Deserialize, Serialize};
@@ -113,14 +116,26 @@ fn mean_std(rows: &[Vec<f64>], d: usize) -> (Vec<f64>, Vec<f64>) {
     let n = rows.len() as f64;
     let mut means = vec![0.0; d];
     let mut stds = vec![0.0; d];
+    let mut tick = Ticker::new();
     for j in 0..d {
-        let mean = rows.iter().map(|r| r[j]).sum::<f64>() / n;
+        let mean = rows
+            .iter()
+            .inspect(|_| tick.tick())
+            .map(|r| r[j])
+            .sum::<f64>()
+            / n;
         let constant = rows.iter().all(|r| r[j] == rows[0][j]);
         // A constant column must get exactly 0, not the rounding noise of (x - mean).
         let std = if constant {
             0.0
         } else {
-            (rows.iter().map(|r| (r[j] - mean).powi(2)).sum::<f64>() / n).sqrt()
+            (rows
+                .iter()
+                .inspect(|_| tick.tick())
+                .map(|r| (r[j] - mean).powi(2))
+                .sum::<f64>()
+                / n)
+                .sqrt()
         };
         means[j] = if constant { rows[0][j] } else { mean };
         stds[j] = std;
@@ -172,7 +187,7 @@ fn count_distinct(z: &[Vec<f64>]) -> usize {
             .find(|o| o.is_ne())
             .unwrap_or(std::cmp::Ordering::Equal)
     };
-    idx.sort_by(|&a, &b| cmp(&z[a], &z[b]));
+    interrupt::sort_by(&mut idx, |&a, &b| cmp(&z[a], &z[b]));
     1 + idx
         .windows(2)
         .filter(|w| cmp(&z[w[0]], &z[w[1]]).is_ne())
@@ -239,7 +254,12 @@ pub fn fit_kmeans(
         )));
     }
     let (means, stds) = checked_mean_std(rows, d)?;
-    let z: Vec<Vec<f64>> = rows.iter().map(|r| standardize(r, &means, &stds)).collect();
+    let mut tick = Ticker::new();
+    let z: Vec<Vec<f64>> = rows
+        .iter()
+        .inspect(|_| tick.tick())
+        .map(|r| standardize(r, &means, &stds))
+        .collect();
     fit_standardized(&z, k, seed, value_feature, means, stds)
 }
 
@@ -260,22 +280,24 @@ fn fit_standardized(
             "cannot form {k} clusters from {distinct} distinct rows: lower k"
         )));
     }
-    let data = Array2::from_shape_fn((n, d), |(i, j)| z[i][j]);
-    let dataset = DatasetBase::from(data);
-    let fitted = KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
-        .n_runs(N_RUNS)
-        .tolerance(TOLERANCE)
-        .max_n_iterations(MAX_ITERATIONS)
-        .fit(&dataset)
-        .map_err(|e| ClvError::NoConvergence {
-            message: format!("K-means did not converge: {e}"),
-            hint: "try another seed or a smaller k".into(),
-        })?;
-    let raw: Vec<Vec<f64>> = fitted
-        .centroids()
-        .outer_iter()
-        .map(|c| c.to_vec())
+    let mut tick = Ticker::new();
+    let data: Vec<f64> = z
+        .iter()
+        .flat_map(|r| {
+            tick.tick();
+            r.iter().copied()
+        })
         .collect();
+    let best = lloyd(
+        &Points { x: &data, d },
+        k,
+        &mut Xoshiro256Plus::seed_from_u64(seed),
+    )
+    .ok_or_else(|| ClvError::NoConvergence {
+        message: "K-means did not converge: Fitting failed: No inertia improvement (-inf)".into(),
+        hint: "try another seed or a smaller k".into(),
+    })?;
+    let raw: Vec<Vec<f64>> = best.chunks(d).map(<[f64]>::to_vec).collect();
     if raw.len() != k || raw.iter().flatten().any(|v| !v.is_finite()) {
         return Err(ClvError::NoConvergence {
             message: "K-means produced invalid centroids".into(),
@@ -310,6 +332,7 @@ fn fit_standardized(
     let mut labels = Vec::with_capacity(n);
     let mut inertia = 0.0;
     for row in z {
+        tick.tick();
         let (c, dist) = nearest(row, &cz);
         labels.push(c);
         model.sizes[c] += 1;
@@ -317,6 +340,158 @@ fn fit_standardized(
     }
     model.inertia = inertia;
     Ok(KMeansFit { model, labels })
+}
+
+/// Rows of `d` features, row-major: row i is `x[i * d..(i + 1) * d]`.
+struct Points<'a> {
+    x: &'a [f64],
+    d: usize,
+}
+
+impl Points<'_> {
+    fn n(&self) -> usize {
+        self.x.len() / self.d
+    }
+
+    fn row(&self, i: usize) -> &[f64] {
+        &self.x[i * self.d..(i + 1) * self.d]
+    }
+}
+
+/// Squared Euclidean distance summed in feature order from +0.0: linfa's `L2Dist::rdistance`
+/// (ndarray-stats' `sq_l2_dist`, a sequential sum).
+fn rdist(a: &[f64], b: &[f64]) -> f64 {
+    let mut s = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        let diff = x - y;
+        s += diff * diff;
+    }
+    s
+}
+
+/// ndarray's `sum()` of a contiguous array (eight partial sums, then the rest): linfa's inertia
+/// of a run, which decides between runs, so it is summed in the same order.
+fn unrolled_sum(xs: &[f64]) -> f64 {
+    let mut p = [0.0f64; 8];
+    let mut chunks = xs.chunks_exact(8);
+    for c in &mut chunks {
+        for (pi, ci) in p.iter_mut().zip(c) {
+            *pi += ci;
+        }
+    }
+    let mut acc = 0.0;
+    acc += p[0] + p[4];
+    acc += p[1] + p[5];
+    acc += p[2] + p[6];
+    acc += p[3] + p[7];
+    for x in chunks.remainder() {
+        acc += x;
+    }
+    acc
+}
+
+/// k-means++ initialisation as linfa's `k_means_plusplus` (weights all 1): the first centroid is
+/// drawn uniformly (a `WeightedIndex` over ones), each next one with probability proportional to
+/// the squared distance to the nearest centroid so far (all distances 0: row 0, without a draw).
+/// The nearest distance is kept up to date with the newest centroid only - the same minimum linfa
+/// recomputes over all centroids, at O(n k d) instead of O(n k^2 d).
+fn k_means_plus_plus(
+    p: &Points,
+    k: usize,
+    rng: &mut Xoshiro256Plus,
+    tick: &mut Ticker,
+) -> Vec<f64> {
+    let (n, d) = (p.n(), p.d);
+    let mut centroids = vec![0.0; k * d];
+    let first = WeightedIndex::new(std::iter::repeat_n(1.0f64, n))
+        .expect("n >= 1 rows")
+        .sample(rng);
+    centroids[..d].copy_from_slice(p.row(first));
+    let mut dists = vec![f64::INFINITY; n];
+    for c in 1..k {
+        let newest = &centroids[(c - 1) * d..c * d];
+        for (i, di) in dists.iter_mut().enumerate() {
+            tick.tick();
+            let r = rdist(newest, p.row(i));
+            if r < *di {
+                *di = r;
+            }
+        }
+        // linfa multiplies by the weights (1.0) here, which changes nothing.
+        let next = WeightedIndex::new(dists.iter())
+            .map(|w| w.sample(rng))
+            .unwrap_or(0);
+        centroids[c * d..(c + 1) * d].copy_from_slice(p.row(next));
+    }
+    centroids
+}
+
+/// Nearest centroid (first index on ties) and its squared distance: linfa's `closest_centroid`.
+fn closest(row: &[f64], centroids: &[f64], d: usize, tick: &mut Ticker) -> (usize, f64) {
+    let mut best = (0, rdist(&centroids[..d], row));
+    for (c, cz) in centroids.chunks_exact(d).enumerate() {
+        tick.tick();
+        let r = rdist(cz, row);
+        if r < best.1 {
+            best = (c, r);
+        }
+    }
+    best
+}
+
+/// linfa's `KMeansValidParams::fit` with `N_RUNS` runs, `TOLERANCE` and `MAX_ITERATIONS`: the
+/// centroids (row-major, k x d) of the run with the lowest inertia (the first on ties), or `None`
+/// if no run had a comparable inertia (NaN). Checks for interrupts every `interrupt::EVERY`
+/// distance evaluations and after every iteration.
+fn lloyd(p: &Points, k: usize, rng: &mut Xoshiro256Plus) -> Option<Vec<f64>> {
+    let (n, d) = (p.n(), p.d);
+    let mut tick = Ticker::new();
+    let mut memberships = vec![0usize; n];
+    let mut dists = vec![0.0f64; n];
+    let mut min_inertia = f64::INFINITY;
+    let mut best = None;
+    for _ in 0..N_RUNS {
+        let mut centroids = k_means_plus_plus(p, k, rng, &mut tick);
+        let mut n_iter = 0u64;
+        let inertia = loop {
+            interrupt::check();
+            for i in 0..n {
+                let (m, dist) = closest(p.row(i), &centroids, d, &mut tick);
+                memberships[i] = m;
+                dists[i] = dist;
+            }
+            // m_k-means: each centroid is the mean of its members and of itself, the members
+            // summed in row order, then the old centroid added, then divided.
+            let mut new = vec![0.0; k * d];
+            let mut counts = vec![1usize; k];
+            for (i, &m) in memberships.iter().enumerate() {
+                for (s, x) in new[m * d..(m + 1) * d].iter_mut().zip(p.row(i)) {
+                    *s += x;
+                }
+                counts[m] += 1;
+            }
+            for (s, old) in new.iter_mut().zip(&centroids) {
+                *s += old;
+            }
+            for (c, &cnt) in new.chunks_exact_mut(d).zip(&counts) {
+                for v in c {
+                    *v /= cnt as f64;
+                }
+            }
+            // linfa's L2Dist::distance between the old and new centroid matrices.
+            let distance = rdist(&centroids, &new).sqrt();
+            centroids = new;
+            n_iter += 1;
+            if distance < TOLERANCE || n_iter == MAX_ITERATIONS {
+                break unrolled_sum(&dists);
+            }
+        };
+        if inertia < min_inertia {
+            min_inertia = inertia;
+            best = Some(centroids);
+        }
+    }
+    best
 }
 
 /// Label (`0..k`, ascending value) of one customer's features under a fitted model.
@@ -374,6 +549,8 @@ fn silhouette_of(points: &[&[f64]], labels: &[usize]) -> Option<f64> {
     let mut total = 0.0;
     let mut sums = vec![0.0; n_labels];
     for (i, p) in points.iter().enumerate() {
+        // O(n) work per point: one check each.
+        interrupt::check();
         sums.iter_mut().for_each(|s| *s = 0.0);
         for (q, &l) in points.iter().zip(labels) {
             sums[l] += sq_dist(p, q).sqrt();
@@ -449,7 +626,12 @@ pub fn kmeans_k_sweep(
         )));
     }
     let (means, stds) = checked_mean_std(rows, d)?;
-    let z: Vec<Vec<f64>> = rows.iter().map(|r| standardize(r, &means, &stds)).collect();
+    let mut tick = Ticker::new();
+    let z: Vec<Vec<f64>> = rows
+        .iter()
+        .inspect(|_| tick.tick())
+        .map(|r| standardize(r, &means, &stds))
+        .collect();
     let idx = sample_indices(z.len(), SILHOUETTE_SAMPLE);
     let sample: Vec<&[f64]> = idx.iter().map(|&i| z[i].as_slice()).collect();
     (k_min..=k_max)
@@ -695,5 +877,92 @@ mod tests {
         is_serde::<KMeansModel>();
         is_serde::<KMeansFit>();
         is_serde::<KSweepPoint>();
+    }
+
+    /// linfa-clustering's own fit, as `fit_standardized` ran it before: the oracle.
+    fn linfa_centroids(z: &[Vec<f64>], k: usize, seed: u64) -> Vec<f64> {
+        use linfa::traits::Fit;
+        let (n, d) = (z.len(), z[0].len());
+        let data = ndarray::Array2::from_shape_fn((n, d), |(i, j)| z[i][j]);
+        let fitted =
+            linfa_clustering::KMeans::params_with_rng(k, Xoshiro256Plus::seed_from_u64(seed))
+                .n_runs(N_RUNS)
+                .tolerance(TOLERANCE)
+                .max_n_iterations(MAX_ITERATIONS)
+                .fit(&linfa::DatasetBase::from(data))
+                .unwrap();
+        fitted.centroids().iter().copied().collect()
+    }
+
+    fn our_centroids(z: &[Vec<f64>], k: usize, seed: u64) -> Vec<f64> {
+        let data: Vec<f64> = z.iter().flatten().copied().collect();
+        let p = Points {
+            x: &data,
+            d: z[0].len(),
+        };
+        lloyd(&p, k, &mut Xoshiro256Plus::seed_from_u64(seed)).unwrap()
+    }
+
+    #[test]
+    fn lloyd_is_linfa_bit_for_bit() {
+        use rand::Rng;
+        let mut rng = Xoshiro256Plus::seed_from_u64(77);
+        let mut sets: Vec<Vec<Vec<f64>>> = Vec::new();
+        // Separated blobs, 4 features of different scales (standardized as the fit does).
+        sets.push(blobs(120, 3).0);
+        // Overlapping uniform noise in 2 and 7 dimensions (many iterations, ties in the runs).
+        for d in [2, 7] {
+            sets.push(
+                (0..700)
+                    .map(|_| (0..d).map(|_| rng.gen::<f64>()).collect())
+                    .collect(),
+            );
+        }
+        // Heavy duplicates on a small grid: zero distances, k-means++ draws with many zeros.
+        sets.push(
+            (0..400)
+                .map(|_| vec![rng.gen_range(0..4) as f64, rng.gen_range(0..3) as f64])
+                .collect(),
+        );
+        // One dimension, long tail.
+        sets.push(
+            (0..300)
+                .map(|_| vec![rng.gen::<f64>().powi(6) * 1e3])
+                .collect(),
+        );
+        for rows in &sets {
+            let d = rows[0].len();
+            let (means, stds) = mean_std(rows, d);
+            let z: Vec<Vec<f64>> = rows.iter().map(|r| standardize(r, &means, &stds)).collect();
+            let distinct = count_distinct(&z);
+            for k in [1, 2, 3, 5, 8] {
+                if k > distinct {
+                    continue;
+                }
+                for seed in [0, 1, 2024, u64::MAX] {
+                    let ours = our_centroids(&z, k, seed);
+                    let theirs = linfa_centroids(&z, k, seed);
+                    assert_eq!(
+                        ours.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        theirs.iter().map(|v| v.to_bits()).collect::<Vec<_>>(),
+                        "d = {d}, k = {k}, seed = {seed}: {ours:?} vs {theirs:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_large_fit_stops_on_interrupt() {
+        use crate::interrupt::testing::cancelled_within;
+        let mut rng = Xoshiro256Plus::seed_from_u64(5);
+        let rows: Vec<Vec<f64>> = (0..200_000)
+            .map(|_| {
+                use rand::Rng;
+                (0..4).map(|_| rng.gen::<f64>()).collect()
+            })
+            .collect();
+        let (cancelled, took) = cancelled_within(|| fit_kmeans(&rows, 8, 1, 3));
+        assert!(cancelled && took.as_millis() < 100, "{took:?}");
     }
 }
