@@ -9,6 +9,7 @@
 //! workers (or stored summaries) be merged exactly.
 
 use crate::error::{ClvError, Result};
+use crate::interrupt;
 use smallvec::SmallVec;
 
 /// Purchase periods of one customer. Most customers have few, so they live inline in the state:
@@ -317,7 +318,7 @@ impl RfmState {
     /// Sort periods and merge duplicates. Idempotent; summaries are stored normalised.
     pub fn normalise(&mut self) {
         if !self.periods.windows(2).all(|w| w[0].0 < w[1].0) {
-            self.periods.sort_unstable_by_key(|p| p.0);
+            interrupt::sort_unstable_by(&mut self.periods, |a, b| a.0.cmp(&b.0));
             let mut out = Periods::with_capacity(self.periods.len());
             for &(p, a) in &self.periods {
                 match out.last_mut() {
@@ -328,7 +329,7 @@ impl RfmState {
             self.periods = out;
         }
         if !self.holdout_periods.windows(2).all(|w| w[0] < w[1]) {
-            self.holdout_periods.sort_unstable();
+            interrupt::sort_unstable_by(&mut self.holdout_periods, |a, b| a.cmp(b));
             self.holdout_periods.dedup();
         }
     }

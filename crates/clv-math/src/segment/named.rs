@@ -31,6 +31,7 @@
 //! All "min" thresholds are inclusive (`>=`), all "max" thresholds inclusive (`<=`).
 
 use crate::error::{ClvError, Result};
+use crate::interrupt::{self, Ticker};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -219,10 +220,12 @@ pub fn percent_ranks(values: &[Option<f64>]) -> Result<Vec<Option<f64>>> {
         }
         sorted.push(*v);
     }
-    sorted.sort_by(f64::total_cmp);
+    interrupt::sort_by(&mut sorted, f64::total_cmp);
     let n = sorted.len();
+    let mut tick = Ticker::new();
     Ok(values
         .iter()
+        .inspect(|_| tick.tick())
         .map(|v| match v {
             Some(x) if !x.is_nan() => {
                 if n <= 1 {

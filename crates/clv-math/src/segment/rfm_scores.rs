@@ -32,6 +32,7 @@
 //! explicit argument because "recency" means opposite things in different conventions.
 
 use crate::error::{ClvError, Result};
+use crate::interrupt::{self, Ticker};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -89,7 +90,7 @@ pub fn quantile_cut_points(values: &[f64], n_bins: usize) -> Result<Vec<f64>> {
         ));
     }
     let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
+    interrupt::sort_by(&mut sorted, f64::total_cmp);
     Ok(cut_points_of_sorted(&sorted, n_bins))
 }
 
@@ -153,8 +154,10 @@ fn score_unchecked(value: f64, cuts: &[f64], direction: ScoreDirection) -> u8 {
 /// Cut points and scores of a whole partition at once, in input order (O(n log n)).
 pub fn score_all(values: &[f64], n_bins: usize, direction: ScoreDirection) -> Result<Vec<u8>> {
     let cuts = quantile_cut_points(values, n_bins)?;
+    let mut tick = Ticker::new();
     Ok(values
         .iter()
+        .inspect(|_| tick.tick())
         .map(|&v| score_unchecked(v, &cuts, direction))
         .collect())
 }

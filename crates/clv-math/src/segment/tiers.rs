@@ -24,6 +24,7 @@
 //! are rejected. Everything is deterministic and independent of the input order.
 
 use crate::error::{ClvError, Result};
+use crate::interrupt::{self, Ticker};
 use serde::{Deserialize, Serialize};
 
 /// Default tier shares, top down: high 20%, medium 50%, low 30%.
@@ -165,13 +166,15 @@ pub fn tier_cut_points(values: &[f64], shares: &[f64]) -> Result<Vec<f64>> {
             "cannot compute tier thresholds of an empty set of values".into(),
         ));
     }
-    sorted.sort_by(|a, b| b.total_cmp(a));
+    interrupt::sort_by(&mut sorted, |a, b| b.total_cmp(a));
     Ok(thresholds_of_sorted_desc(&sorted, shares))
 }
 
 fn collect_values(values: impl Iterator<Item = f64>) -> Result<Vec<f64>> {
     let mut out = Vec::new();
+    let mut tick = Ticker::new();
     for v in values.filter(|v| !v.is_nan()) {
+        tick.tick();
         if v.is_infinite() {
             return Err(ClvError::InvalidParameter(format!(
                 "values to put into tiers must be finite, got {v}"
@@ -207,10 +210,12 @@ pub fn assign_tiers(values: &[Option<f64>], shares: &[f64]) -> Result<Vec<Option
     if sorted.is_empty() {
         return Ok(vec![None; values.len()]);
     }
-    sorted.sort_by(|a, b| b.total_cmp(a));
+    interrupt::sort_by(&mut sorted, |a, b| b.total_cmp(a));
     let thresholds = thresholds_of_sorted_desc(&sorted, shares);
+    let mut tick = Ticker::new();
     Ok(values
         .iter()
+        .inspect(|_| tick.tick())
         .map(|v| match v {
             Some(x) if !x.is_nan() => Some(tier_unchecked(*x, &thresholds)),
             _ => None,

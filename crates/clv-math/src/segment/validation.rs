@@ -6,6 +6,7 @@
 
 use super::tiers::assign_tiers;
 use crate::error::{ClvError, Result};
+use crate::interrupt::{self, Ticker};
 use serde::{Deserialize, Serialize};
 
 /// MAE, RMSE and bias (mean of predicted - actual: positive = over-prediction) of `n` pairs.
@@ -77,7 +78,9 @@ pub fn error_metrics(predicted: &[f64], actual: &[f64]) -> Result<Option<ErrorMe
         )));
     }
     let mut acc = ErrorAccumulator::default();
+    let mut tick = Ticker::new();
     for (&p, &a) in predicted.iter().zip(actual) {
+        tick.tick();
         acc.push(p, a)?;
     }
     Ok(acc.finish())
@@ -104,7 +107,9 @@ pub struct ValidationReport {
 pub fn validation_report(rows: &[ValidationRow]) -> Result<Option<ValidationReport>> {
     let mut purchases = ErrorAccumulator::default();
     let mut spend = ErrorAccumulator::default();
+    let mut tick = Ticker::new();
     for r in rows {
+        tick.tick();
         purchases.push(r.predicted_purchases, r.actual_purchases)?;
         spend.push(r.predicted_spend, r.actual_spend)?;
     }
@@ -159,7 +164,9 @@ pub fn calibration_vs_holdout(
             "the number of calibration groups must be at least 1".into(),
         ));
     }
+    let mut tick = Ticker::new();
     for r in rows {
+        tick.tick();
         if !(r.frequency_cal.is_finite() && r.frequency_cal >= 0.0) {
             return Err(ClvError::InvalidParameter(format!(
                 "calibration frequency must be a finite number >= 0, got {}",
@@ -170,11 +177,14 @@ pub fn calibration_vs_holdout(
         crate::error::finite("actual holdout purchases", r.actual_purchases)?;
     }
     let mut sorted: Vec<&ValidationRow> = rows.iter().collect();
-    sorted.sort_by(|a, b| a.frequency_cal.total_cmp(&b.frequency_cal));
+    interrupt::sort_by(&mut sorted, |a, b| {
+        a.frequency_cal.total_cmp(&b.frequency_cal)
+    });
 
     // (frequency, open_ended, n, sum predicted, sum actual)
     let mut groups: Vec<(f64, bool, u64, f64, f64)> = Vec::new();
     for r in sorted {
+        tick.tick();
         let f = r.frequency_cal;
         let same = groups.last().is_some_and(|g| g.0 == f || g.1);
         if !same {
@@ -242,7 +252,9 @@ pub fn tier_hit_rate(predicted: &[f64], actual: &[f64], top_share: f64) -> Resul
             "the top share must be strictly between 0 and 1, got {top_share}"
         )));
     }
+    let mut tick = Ticker::new();
     for (&p, &a) in predicted.iter().zip(actual) {
+        tick.tick();
         crate::error::finite("predicted spend", p)?;
         crate::error::finite("actual spend", a)?;
     }
