@@ -291,11 +291,17 @@ pub fn splitmix64(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// 64-bit FNV-1a of the bytes (offset basis 0xcbf29ce484222325, prime 0x100000001b3).
+/// 64-bit FNV-1a of the bytes (offset basis 0xcbf29ce484222325, prime 0x100000001b3). A key may
+/// be up to 1 GB of text (~1 ns per byte): interrupts are checked every MiB.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
-    })
+    bytes
+        .chunks(1 << 20)
+        .fold(0xCBF2_9CE4_8422_2325, |h, chunk| {
+            interrupt::check();
+            chunk.iter().fold(h, |h, &b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
+            })
+        })
 }
 
 fn check_share(share: f64) -> Result<()> {
