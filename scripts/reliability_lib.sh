@@ -1,0 +1,32 @@
+# Shared helpers of the reliability scripts (fuzz.sh, sqlsmith.sh, load.sh, binary_client.sh).
+# Source it after scripts/lib.sh. They use their own port (CLV_PORT, default 55440), so they can
+# run while the test suite's cluster (55432) is up.
+source "$(dirname "${BASH_SOURCE[0]}")/pyenv.sh"
+
+# Address-space cap of every backend of the throwaway cluster (bytes; 0 = none). A runaway
+# allocation then fails inside the backend (ERROR 53200, or an abort that the scripts report)
+# instead of waking the kernel's OOM killer for the whole machine. The watchdogs' RSS cap
+# (CLV_MEM_CAP_MB) normally stops such a backend long before.
+CLV_AS_LIMIT=${CLV_AS_LIMIT:-6442450944}
+
+# start_cluster from lib.sh, with the postmaster (and so every backend it forks) started under
+# `prlimit --as=$CLV_AS_LIMIT`.
+start_limited_cluster() {
+    export CLV_PORT=${CLV_PORT:-55440}
+    if [ "${CLV_AS_LIMIT:-0}" != 0 ]; then
+        as_pg() {
+            if [ "$(id -u)" = 0 ]; then runuser -u postgres -- prlimit --as="$CLV_AS_LIMIT" -- "$@"
+            else sudo -u postgres prlimit --as="$CLV_AS_LIMIT" -- "$@"; fi
+        }
+        start_cluster "$1"
+        # lib.sh's own definition again for everything else.
+        as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
+    else
+        start_cluster "$1"
+    fi
+    SERVER_LOG=$CLUSTER_DIR/server.log
+    export SERVER_LOG
+}
+
+# The clv_ext library the server loads (to notice a reinstall during a run).
+clv_library() { echo "$("$PG_CONFIG" --pkglibdir)/clv_ext.so"; }
