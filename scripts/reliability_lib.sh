@@ -9,24 +9,30 @@ source "$(dirname "${BASH_SOURCE[0]}")/pyenv.sh"
 # (CLV_MEM_CAP_MB) normally stops such a backend long before.
 CLV_AS_LIMIT=${CLV_AS_LIMIT:-6442450944}
 
+# Settings for the reliability clusters: the SQLSTATE in every log line (to find XX000 in the
+# log), whole query texts in pg_stat_activity and in the log's "Failed process was running" line.
+CLV_EXTRA_CONF=${CLV_EXTRA_CONF:-"log_line_prefix = '%m [%p] %e '
+track_activity_query_size = 65536"}
+
 # start_cluster from lib.sh, with the postmaster (and so every backend it forks) started under
-# `prlimit --as=$CLV_AS_LIMIT`.
+# `prlimit --as=$CLV_AS_LIMIT`, and $CLV_EXTRA_CONF appended to postgresql.auto.conf before it starts.
 start_limited_cluster() {
     export CLV_PORT=${CLV_PORT:-55440}
-    if [ "${CLV_AS_LIMIT:-0}" != 0 ]; then
-        as_pg() {
-            if [ "$(id -u)" = 0 ]; then runuser -u postgres -- prlimit --as="$CLV_AS_LIMIT" -- "$@"
-            else sudo -u postgres prlimit --as="$CLV_AS_LIMIT" -- "$@"; fi
-        }
-        start_cluster "$1"
-        # lib.sh's own definition again for everything else.
-        as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
-    else
-        start_cluster "$1"
-    fi
+    as_pg() {
+        local pre=()
+        if [[ $1 == */pg_ctl && " $* " == *" start "* ]]; then
+            printf '%s\n' "$CLV_EXTRA_CONF" | _as_pg_plain tee -a "$CLUSTER_DIR/data/postgresql.auto.conf" >/dev/null
+            [ "${CLV_AS_LIMIT:-0}" != 0 ] && pre=(prlimit --as="$CLV_AS_LIMIT" --)
+        fi
+        _as_pg_plain "${pre[@]}" "$@"
+    }
+    start_cluster "$1"
+    # lib.sh's own definition again for everything else.
+    as_pg() { _as_pg_plain "$@"; }
     SERVER_LOG=$CLUSTER_DIR/server.log
     export SERVER_LOG
 }
+_as_pg_plain() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 
 # The clv_ext library the server loads (to notice a reinstall during a run).
 clv_library() { echo "$("$PG_CONFIG" --pkglibdir)/clv_ext.so"; }
