@@ -8,7 +8,9 @@ Every --interval seconds it reads pg_stat_activity for the database's client bac
           backend survives both.
   MEMORY  a backend whose resident memory passes --mem-cap-mb (stopped the same way).
 Each finding is one JSON line in --findings (kind, pid, seconds, query, actions). With --rss-log,
-every --rss-every seconds one JSON line per backend: {"t", "pid", "rss", "app", "state"}.
+every --rss-every seconds one JSON line per backend: {"t", "pid", "rss", "anon", "app", "state"}
+(resident and private anonymous memory, bytes). With --log-contexts-every, every so many seconds
+pg_log_backend_memory_contexts() of each backend (its "Grand total" goes to the server log).
 """
 import argparse
 import json
@@ -34,6 +36,20 @@ def rss_bytes(pid):
             return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def status_kb(pid, *keys):
+    """Fields of /proc/PID/status in kB (VmRSS, RssAnon...), None when unreadable."""
+    out = dict.fromkeys(keys)
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in out:
+                    out[k] = int(v.split()[0])
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
 
 
 def pid_alive(pid):
@@ -122,7 +138,7 @@ class Watch:
     def run(self):
         if not self.connect():
             return
-        last_rss = 0.0
+        last_rss = last_ctx = 0.0
         deadline = self.a.timeout + self.a.slack
         cap = self.a.mem_cap_mb * 1024 * 1024 if self.a.mem_cap_mb else None
         while not self.stop.is_set():
@@ -147,11 +163,20 @@ class Watch:
                         threading.Thread(target=self.escalate, args=(kind, pid, secs, query or "", why),
                                          daemon=True).start()
                 if self.rss and now - last_rss >= self.a.rss_every and rss:
-                    self.rss.write(json.dumps({"t": round(now, 1), "pid": pid, "rss": rss, "app": app,
-                                               "state": state}) + "\n")
+                    anon = status_kb(pid, "RssAnon")["RssAnon"]
+                    self.rss.write(json.dumps({"t": round(now, 2), "pid": pid, "rss": rss,
+                                               "anon": anon * 1024 if anon is not None else None,
+                                               "app": app, "state": state}) + "\n")
+                if self.a.log_contexts_every and now - last_ctx >= self.a.log_contexts_every:
+                    try:
+                        self.conn.execute("SELECT pg_log_backend_memory_contexts(%s)", (pid,))
+                    except psycopg.Error:
+                        pass
             if self.rss and now - last_rss >= self.a.rss_every:
                 self.rss.flush()
                 last_rss = now
+            if self.a.log_contexts_every and now - last_ctx >= self.a.log_contexts_every:
+                last_ctx = now
             # forget the queries that are over
             self.handled &= {(r[0], r[5]) for r in rows}
             self.stop.wait(self.a.interval)
@@ -169,6 +194,7 @@ def main():
     p.add_argument("--findings")
     p.add_argument("--rss-log")
     p.add_argument("--rss-every", type=float, default=1.0)
+    p.add_argument("--log-contexts-every", type=float, default=0)
     a = p.parse_args()
     w = Watch(a)
     for s in (signal.SIGTERM, signal.SIGINT):
