@@ -151,6 +151,7 @@ impl Simulation {
         Ok(Customers {
             sampler: Sampler::new(self),
             next_id: 1,
+            tick: Ticker::new(),
         })
     }
 
@@ -344,6 +345,7 @@ impl Iterator for Transactions {
 pub struct Customers {
     sampler: Sampler,
     next_id: u64,
+    tick: Ticker,
 }
 
 impl Iterator for Customers {
@@ -357,10 +359,11 @@ impl Iterator for Customers {
         self.next_id += 1;
         let (birth, _first_amount) = c.next(&self.sampler).expect("first purchase at birth");
         let (mut x, mut last, mut spend) = (0.0, birth, 0.0);
-        // One customer may make many purchases (the rate is Gamma distributed around r / alpha).
-        let mut tick = Ticker::new();
+        // One tick per customer and per purchase: a customer may make many purchases (the rate
+        // is Gamma distributed around r / alpha).
+        self.tick.tick();
         while let Some((t, a)) = c.next(&self.sampler) {
-            tick.tick();
+            self.tick.tick();
             x += 1.0;
             last = t;
             spend += a;

@@ -199,7 +199,7 @@ pub fn log_likelihood(params: &BgBbParams, rows: &[CustomerRow]) -> Result<f64> 
         rows: rows.to_vec(),
         total_w,
     }
-    .ll_grad(&y, &mut [0.0; 4], || {});
+    .ll_grad(&y, &mut [0.0; 4], crate::interrupt::check);
     if ll.is_finite() {
         Ok(ll)
     } else {

@@ -222,7 +222,7 @@ pub fn log_likelihood(params: &GammaGammaParams, rows: &[SpendRow]) -> Result<f6
     params.validate()?;
     validate(rows)?;
     let y: Vec<f64> = params.to_vec().iter().map(|v| v.ln()).collect();
-    let ll = GammaGamma::new(rows).ll_grad(&y, &mut [0.0; 3], || {});
+    let ll = GammaGamma::new(rows).ll_grad(&y, &mut [0.0; 3], crate::interrupt::check);
     if ll.is_finite() {
         Ok(ll)
     } else {

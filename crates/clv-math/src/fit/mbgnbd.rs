@@ -136,7 +136,7 @@ pub fn log_likelihood(params: &MbgNbdParams, rows: &[CustomerRow]) -> Result<f64
     params.validate()?;
     validate_continuous(rows, MODEL)?;
     let y: Vec<f64> = params.to_vec().iter().map(|v| v.ln()).collect();
-    let ll = MbgNbd::new(rows, 1.0).ll_grad(&y, &mut [0.0; 4], || {});
+    let ll = MbgNbd::new(rows, 1.0).ll_grad(&y, &mut [0.0; 4], crate::interrupt::check);
     if ll.is_finite() {
         Ok(ll)
     } else {

@@ -146,6 +146,27 @@ pub(crate) fn invalid(msg: String) -> ClvError {
 /// How often (in rows) likelihood loops call the interrupt check.
 pub(crate) const CHECK_EVERY: usize = 4096;
 
+/// Units of work (rows, continued-fraction steps) between interrupt checks, for loops whose rows
+/// cost very different amounts: the check runs every [`CHECK_EVERY`] units.
+pub(crate) struct Work {
+    done: usize,
+    check: fn(),
+}
+
+impl Work {
+    pub(crate) fn new(check: fn()) -> Self {
+        Work { done: 0, check }
+    }
+
+    #[inline]
+    pub(crate) fn tick(&mut self) {
+        self.done += 1;
+        if self.done.is_multiple_of(CHECK_EVERY) {
+            (self.check)();
+        }
+    }
+}
+
 /// A log-likelihood over log-parameters, in the model's internal time scale.
 pub(crate) trait Objective {
     fn dim(&self) -> usize;

@@ -29,7 +29,8 @@
 
 use super::{
     continuous_text, customer_preview, finish, frequency_groups, grid, invalid, require_fittable,
-    solve, validate_continuous, CustomerRow, Fit, FitOptions, ModelText, Objective, CHECK_EVERY,
+    solve, validate_continuous, CustomerRow, Fit, FitOptions, ModelText, Objective, Work,
+    CHECK_EVERY,
 };
 use crate::error::Result;
 use crate::interrupt::Ticker;
@@ -185,7 +186,7 @@ fn guard(x: D) -> D {
 /// `betacf(p, q, z)` (modified Lentz): the continued fraction with
 /// `B_z(p, q) = z^p (1 - z)^q / p * betacf(p, q, z)`, i.e. `2F1(1, p + q; p + 1; z)`.
 /// Returns NaN if it has not converged after CF_MAX_STEPS steps.
-fn betacf(p: D, q: D, z: D, check: fn()) -> D {
+fn betacf(p: D, q: D, z: D, work: &mut Work) -> D {
     let one = D::c(1.0);
     let qab = p + q;
     let qap = p + 1.0;
@@ -195,9 +196,7 @@ fn betacf(p: D, q: D, z: D, check: fn()) -> D {
     d = one / d;
     let mut h = d;
     for m in 1..CF_MAX_STEPS {
-        if m % CHECK_EVERY == 0 {
-            check();
-        }
+        work.tick();
         let mf = m as f64;
         let m2 = 2.0 * mf;
         // Even step: m (q - m) z / ((p + 2m - 1)(p + 2m)).
@@ -219,12 +218,12 @@ fn betacf(p: D, q: D, z: D, check: fn()) -> D {
 }
 
 /// ln F(z) - a ln(m + t) for F(z) = 2F1(a, b; a + 1; z), z = (m - mn) / (m + t).
-fn ln_term(a: D, b: D, m: D, mn: D, t: f64, check: fn()) -> D {
+fn ln_term(a: D, b: D, m: D, mn: D, t: f64, work: &mut Work) -> D {
     let ln_m_t = (m + t).ln();
     let ln_1mz = (mn + t).ln() - ln_m_t;
     let z = (m - mn) / (m + t);
     let one_minus_b = D::c(1.0) - b;
-    one_minus_b * ln_1mz + betacf(a, one_minus_b, z, check).ln() - a * ln_m_t
+    one_minus_b * ln_1mz + betacf(a, one_minus_b, z, work).ln() - a * ln_m_t
 }
 
 struct Row {
@@ -266,7 +265,7 @@ impl ParetoNbd {
     }
 
     /// ln( (alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) A0 ): the part of ll beyond A1.
-    fn row_part([r, alpha, s, beta]: [D; 4], row: &Row, check: fn()) -> D {
+    fn row_part([r, alpha, s, beta]: [D; 4], row: &Row, work: &mut Work) -> D {
         let (x, tx, t) = (row.x, row.tx, row.t);
         let rx = r + x;
         let l1 = -(rx * (alpha + t).ln()) - s * (beta + t).ln();
@@ -279,8 +278,8 @@ impl ParetoNbd {
         } else {
             (beta, alpha, rx)
         };
-        let at_tx = ln_term(a, b, m, mn, tx, check);
-        let at_t = ln_term(a, b, m, mn, t, check);
+        let at_tx = ln_term(a, b, m, mn, tx, work);
+        let at_t = ln_term(a, b, m, mn, t, work);
         let diff = at_t - at_tx;
         if !(diff.v < 0.0) {
             // t_x so close to T that A0 vanished in rounding; its true share is ~ s (T - t_x) / (beta + T).
@@ -324,12 +323,11 @@ impl Objective for ParetoNbd {
             g[2] += w * sv * ln_beta;
             g[3] += w * sv;
         }
-        // Interrupt checks inside the continued fractions only matter for the rare huge ones.
-        for (i, row) in self.rows.iter().enumerate() {
-            if i % CHECK_EVERY == CHECK_EVERY - 1 {
-                check();
-            }
-            let p = Self::row_part([r, alpha, s, beta], row, check);
+        // A row costs two continued fractions of a few to 10^5 steps: the check counts steps.
+        let mut work = Work::new(check);
+        for row in &self.rows {
+            work.tick();
+            let p = Self::row_part([r, alpha, s, beta], row, &mut work);
             ll += row.w * p.v;
             g.iter_mut().zip(p.d).for_each(|(gk, dk)| *gk += row.w * dk);
         }
@@ -343,7 +341,7 @@ pub fn log_likelihood(params: &ParetoNbdParams, rows: &[CustomerRow]) -> Result<
     params.validate()?;
     validate_continuous(rows, MODEL)?;
     let y: Vec<f64> = params.to_vec().iter().map(|v| v.ln()).collect();
-    let ll = ParetoNbd::new(rows, 1.0).ll_grad(&y, &mut [0.0; 4], || {});
+    let ll = ParetoNbd::new(rows, 1.0).ll_grad(&y, &mut [0.0; 4], crate::interrupt::check);
     if ll.is_finite() {
         Ok(ll)
     } else {
