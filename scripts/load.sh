@@ -6,7 +6,8 @@
 # has each one log its memory contexts (pg_log_backend_memory_contexts) while it runs.
 #   scripts/load.sh                              16 x 10,000 calls (a few seconds)
 #   CLV_LOAD_CALLS=200000 scripts/load.sh        the long run: 16 x 200,000 calls
-#   CLV_LOAD_CLIENTS=16 CLV_LOAD_MAX_ANON_MB=4 CLV_LOAD_MAX_CTX_KB=512 (the bounds of growth)
+#   CLV_LOAD_CLIENTS=16 CLV_LOAD_MAX_ANON_MB=4 CLV_LOAD_MAX_CTX_KB=512 (the bounds of growth);
+#   CLV_LOAD_SCRIPT=file.pgbench another pgbench script (3 calls a transaction are assumed)
 # Fails on any error or missing transaction, or a backend whose memory grew past the bounds.
 source "$(dirname "$0")/lib.sh"
 source "$(dirname "$0")/reliability_lib.sh"
@@ -27,12 +28,12 @@ LOG_START=$(stat -c %s "$SERVER_LOG")
     --datname clv_load --timeout 30 --interval 0.1 --rss-log "$OUT/load.rss.jsonl" --rss-every 0.2 \
     --log-contexts-every 0.5 --findings "$OUT/load.watch.jsonl" 2>>"$OUT/load.watch.log" &
 WATCH=$!
-trap 'kill $WATCH 2>/dev/null; stop_cluster' EXIT
+trap 'kill $WATCH 2>/dev/null || true; stop_cluster' EXIT
 sleep 1
 
 log "pgbench: $CLIENTS sessions x $TX transactions x 3 scoring calls against clv_ext $EXT_VERSION"
 set +e
-pgbench -n -c "$CLIENTS" -j 2 -t "$TX" -f "$ROOT/scripts/load.pgbench" -h "$PGHOST" -p "$PGPORT" -U postgres clv_load \
+pgbench -n -c "$CLIENTS" -j 2 -t "$TX" -f "${CLV_LOAD_SCRIPT:-$ROOT/scripts/load.pgbench}" -h "$PGHOST" -p "$PGPORT" -U postgres clv_load \
     >"$OUT/load.pgbench.txt" 2>&1
 rc=$?
 set -e

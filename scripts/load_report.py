@@ -56,20 +56,28 @@ def main():
     for pid, ss in sorted(samples.items()):
         ss.sort(key=lambda r: r["t"])
         t0, t1 = ss[0]["t"], ss[-1]["t"]
+        # A figure taken while a query runs includes that query's transient memory: the start is
+        # the smallest figure of the first half of the backend's life (after the warm-up), the end
+        # the smallest of its last third; memory that leaks raises both minima.
         warm = min(a.warmup, 0.3 * (t1 - t0))
-        start = next((r for r in ss if r["t"] >= t0 + warm), ss[0])
-        end = ss[-1]
+        early = [r for r in ss if t0 + warm <= r["t"] <= t0 + warm + (t1 - t0 - warm) / 2] or ss[:1]
+        late = [r for r in ss if r["t"] >= t1 - (t1 - t0) / 3] or ss[-1:]
         cs = ctx.get(pid, [])
-        c0, c1 = (cs[1] if len(cs) > 2 else (cs[0] if cs else None)), (cs[-1] if cs else None)
+        ce, cl = cs[1:1 + max(1, (len(cs) - 1) // 2)], cs[-max(1, len(cs) // 3):]
+
+        def low(rs, k):
+            vals = [r.get(k) for r in rs if r.get(k) is not None]
+            return min(vals) if vals else None
         rows.append({"pid": pid, "samples": len(ss), "seconds": round(t1 - t0, 1),
-                     "rss_start": start["rss"], "rss_end": end["rss"],
-                     "anon_start": start.get("anon"), "anon_end": end.get("anon"),
-                     "ctx_start": c0, "ctx_end": c1, "ctx_logs": len(cs)})
+                     "rss_start": low(early, "rss"), "rss_end": low(late, "rss"),
+                     "anon_start": low(early, "anon"), "anon_end": low(late, "anon"),
+                     "ctx_start": min(ce) if ce else None, "ctx_end": min(cl) if cl else None, "ctx_logs": len(cs)})
 
     print("\n================ load summary ================")
     print("pgbench: %d/%d transactions (%d scoring calls), failed %d, tps %s, latency %s ms"
           % (processed, a.expected_tx, processed * a.calls_per_tx, failed, tps, latency))
-    print("backend memory, MB (start = after %.1f s of warm-up, end = last sample; contexts in kB):" % a.warmup)
+    print("backend memory, MB (start: least of the first half after %.1f s of warm-up; end: least of the last third;"
+          " memory contexts in kB):" % a.warmup)
     print("  %7s %7s %6s  %9s %9s  %10s %10s  %9s %9s" % ("pid", "samples", "secs", "rss start", "rss end",
                                                            "anon start", "anon end", "ctx start", "ctx end"))
     for r in rows:
@@ -77,9 +85,10 @@ def main():
             r["pid"], r["samples"], r["seconds"], mb(r["rss_start"]), mb(r["rss_end"]), mb(r["anon_start"]),
             mb(r["anon_end"]), "%d" % (r["ctx_start"] / 1024) if r["ctx_start"] else "-",
             "%d" % (r["ctx_end"] / 1024) if r["ctx_end"] else "-"))
-    anon_growth = max([(r["anon_end"] - r["anon_start"]) for r in rows if r["anon_start"] is not None] or [0])
-    rss_growth = max([(r["rss_end"] - r["rss_start"]) for r in rows] or [0])
-    ctx_growth = max([(r["ctx_end"] - r["ctx_start"]) for r in rows if r["ctx_start"] is not None] or [0])
+    def growth(k):
+        return max([r[k + "_end"] - r[k + "_start"] for r in rows
+                    if r[k + "_start"] is not None and r[k + "_end"] is not None] or [0])
+    anon_growth, rss_growth, ctx_growth = growth("anon"), growth("rss"), growth("ctx")
     print("largest growth of one backend: private (anonymous) memory %s MB, resident %s MB, memory contexts %.0f kB"
           % (mb(anon_growth), mb(rss_growth), ctx_growth / 1024.0))
     problems = []

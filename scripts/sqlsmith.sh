@@ -44,7 +44,7 @@ LOG_START=$(stat -c %s "$SERVER_LOG")
 "$CLV_PY" "$ROOT/scripts/pgwatch.py" --dsn "host=$PGHOST port=$PGPORT dbname=postgres user=postgres" \
     --datname clv_smith --timeout "$TIMEOUT_S" --findings "$OUT/sqlsmith.watch.jsonl" 2>>"$OUT/sqlsmith.watch.log" &
 WATCH=$!
-trap 'kill $WATCH 2>/dev/null; stop_cluster' EXIT
+trap 'kill $WATCH 2>/dev/null || true; stop_cluster' EXIT
 
 log "sqlsmith: $QUERIES queries, seed $SEED, against clv_ext $EXT_VERSION (log: $OUT/sqlsmith.err)"
 start=$(date +%s)
