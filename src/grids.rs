@@ -3,8 +3,10 @@
 //! `plot_probability_alive_matrix`.
 //!
 //! Frequency runs over 0..max_frequency, recency over `max_recency * i / recency_steps` for
-//! i = 0..recency_steps. Only histories that can exist are returned: recency <= tenure, and a
-//! customer without repeat purchases (frequency 0) has recency 0. lifetimes' own matrix is
+//! i = 0..recency_steps. Only histories that can exist are returned: recency <= tenure, a
+//! customer without repeat purchases (frequency 0) has recency 0, and one with repeat purchases
+//! has recency > 0 (lifetimes' matrix also plots recency 0 for frequency > 0, a history no
+//! customer can have; the scoring functions refuse it with 22023). lifetimes' own matrix is
 //! `tenure = max_recency` with `recency_steps = max_recency` (integer recencies).
 
 use crate::errors::{raise_code, FiniteOrRaise, OrRaise};
@@ -56,7 +58,8 @@ fn histories(
             } else {
                 max_recency * i as f64 / recency_steps as f64
             };
-            (r <= tenure && (f > 0 || i == 0)).then_some((f, r))
+            // A repeat purchase comes after the first: recency > 0 exactly when frequency > 0.
+            (r <= tenure && ((f > 0 && r > 0.0) || (f == 0 && i == 0))).then_some((f, r))
         })
     })
 }

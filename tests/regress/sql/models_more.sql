@@ -82,7 +82,11 @@ SELECT pg_temp.error_of($$SELECT expected_purchases(bgnbd_model(0.243, 4.414, 0.
 SELECT pg_temp.error_of($$SELECT p_alive(bgnbd_model(0.243, 4.414, 0.793, 2.426), -1, 0, 39)$$);
 SELECT pg_temp.error_of($$SELECT bgnbd_model(0.243, -4.414, 0.793, 2.426)$$);
 SELECT pg_temp.error_of($$SELECT purchase_probability(bgnbd_model(0.243, 4.414, 0.793, 2.426), -1, 39)$$);
-SELECT pg_temp.error_of($$SELECT expected_spend(gamma_gamma_model(6.25, 0.9, 15.44), 2, 20)$$);
+-- q <= 1: a repeat buyer's conditional mean spend exists while p x + q > 1 (the population mean
+-- p v / (q - 1) of a customer without repeat purchases does not).
+SELECT round(expected_spend(gamma_gamma_model(6.25, 0.9, 15.44), 2, 20)::numeric, 6) AS spend_q_below_1,
+       round(((6.25 * 15.44 + 6.25 * 2 * 20) / (6.25 * 2 + 0.9 - 1))::numeric, 6) AS formula;
+SELECT pg_temp.error_of($$SELECT expected_spend(gamma_gamma_model(6.25, 0.9, 15.44), 0, 0)$$);
 SELECT pg_temp.error_of($$SELECT clv(bgnbd_model(0.243, 4.414, 0.793, 2.426), gamma_gamma_model(6.25, 3.74, 15.44), 2, 30, 39, 20, 12, 0.01, 'fortnight')$$);
 SELECT pg_temp.error_of($$SELECT '{"version": 1, "model": "bgnbd", "params": {"r": 1}}'::bgnbd_model$$);
 SELECT pg_temp.error_of($$SELECT (bgnbd_model(0.243, 4.414, 0.793, 2.426)::text)::pareto_nbd_model$$);

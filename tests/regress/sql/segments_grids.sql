@@ -12,10 +12,11 @@ EXCEPTION WHEN OTHERS THEN
 END $$;
 
 -- docs/segments.md example: CDNOW's published BG/NBD parameters, a customer of age 10 weeks,
--- frequency 0..2, recency 0, 5, 10. Frequency 0 only with recency 0. Values checked by hand with
--- the closed forms (Python, 2F1 by its series): P(alive) 1, 0.4127003183, 0.6430565646,
--- 0.7536502019, 0.2330653746, 0.6242912915, 0.8120407680; expected purchases in 4 weeks
--- 0.0647952591, 0.1347899038, 0.2100253588, 0.2461457713, 0.1361387821, 0.3646627315, 0.4743314677.
+-- frequency 0..2, recency 0, 5, 10. Frequency 0 only with recency 0, repeat buyers only with
+-- recency > 0 (a repeat purchase comes after the first). Values checked by hand with the closed
+-- forms (Python, 2F1 by its series): P(alive) 1, 0.6430565646, 0.7536502019, 0.6242912915,
+-- 0.8120407680; expected purchases in 4 weeks 0.0647952591, 0.2100253588, 0.2461457713,
+-- 0.3646627315, 0.4743314677.
 CREATE TABLE grid_model AS SELECT bgnbd_model(0.243, 4.414, 0.793, 2.426) AS m;
 SELECT a.frequency, a.recency, round(a.p_alive::numeric, 10) AS p_alive, round(e.expected_purchases::numeric, 10) AS expected_4_weeks
 FROM grid_model, p_alive_grid(m, tenure => 10, max_frequency => 2, max_recency => 10, recency_steps => 2) a
@@ -24,7 +25,7 @@ ORDER BY 1, 2;
 
 -- lifetimes' plot_frequency_recency_matrix(T = max_recency): integer recencies 0..max_recency.
 -- Every cell equals the scalar functions; (max_frequency + 1) x (max_recency + 1) cells minus the
--- max_recency impossible ones with frequency 0.
+-- impossible ones: max_recency with frequency 0, and recency 0 with frequency > 0.
 SELECT count(*) AS cells, min(recency) AS min_r, max(recency) AS max_r,
        count(*) FILTER (WHERE frequency = 0) AS frequency_0_cells,
        max(abs(g.expected_purchases - expected_purchases(m, 1, g.frequency, g.recency, 39))) AS max_diff_scalar
@@ -52,7 +53,8 @@ FROM (SELECT mbgnbd_model(0.243, 4.414, 0.793, 2.426) AS m) q, expected_purchase
 SELECT count(*) AS cells, max(abs(g.p_alive - p_alive(m, g.frequency, g.recency, 30))) AS max_diff
 FROM (SELECT mbgnbd_model(0.243, 4.414, 0.793, 2.426) AS m) q, p_alive_grid(m, 30, 10, 30, 15) g;
 
--- Edge cases: a single cell; tenure 0 (Python: 0.0532678912, 0.2028663727, 0.3915218354).
+-- Edge cases: a single cell; tenure 0, where only the customer without repeat purchases exists
+-- (Python: 0.0532678912).
 SELECT g.* FROM grid_model, p_alive_grid(m, 10, 0, 10, 1) g;
 SELECT g.frequency, g.recency, round(g.expected_purchases::numeric, 10) AS expected_purchases FROM grid_model, expected_purchases_grid(m, 1, 0, 2, 5, 1) g;
 -- The largest accepted grid: 1,000,000 cells.
