@@ -32,6 +32,22 @@ impl std::error::Error for ClvError {}
 
 pub type Result<T> = std::result::Result<T, ClvError>;
 
+/// A number in a message: as `{}` prints it for magnitudes in [1e-5, 1e12), in exponent form beyond
+/// (`{}` would print 1e300 with 301 digits and 1e-300 with 300 zeros).
+#[derive(Debug, Clone, Copy)]
+pub struct Num(pub f64);
+
+impl fmt::Display for Num {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let v = self.0;
+        if v != 0.0 && v.is_finite() && !(1e-5..1e12).contains(&v.abs()) {
+            write!(f, "{v:e}")
+        } else {
+            write!(f, "{v}")
+        }
+    }
+}
+
 /// Reject NaN and infinities with a message naming the argument.
 pub fn finite(name: &str, v: f64) -> Result<f64> {
     if v.is_finite() {
@@ -72,6 +88,14 @@ mod tests {
         assert_eq!(
             ClvError::OutOfRange("too big".into()).to_string(),
             "too big"
+        );
+        let shown: Vec<String> = [40.0, 1.5, -2.25, 0.0, 1e300, -1e-300, f64::NAN]
+            .iter()
+            .map(|&v| Num(v).to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            ["40", "1.5", "-2.25", "0", "1e300", "-1e-300", "NaN"]
         );
     }
 }

@@ -20,7 +20,7 @@
 //! history (the draws up to the old horizon are the same) - which the tests use to compare
 //! predictions with the simulated future.
 
-use crate::error::{finite, ClvError, Result};
+use crate::error::{finite, ClvError, Num, Result};
 use crate::interrupt::Ticker;
 use crate::params::{BgNbdParams, GammaGammaParams, MbgNbdParams, ModelParams, ParetoNbdParams};
 use rand::Rng;
@@ -101,13 +101,14 @@ impl Simulation {
         if self.acquisition < 0.0 {
             return Err(invalid(format!(
                 "acquisition window must be >= 0, got {}",
-                self.acquisition
+                Num(self.acquisition)
             )));
         }
         if self.horizon <= 0.0 || self.horizon < self.acquisition {
             return Err(invalid(format!(
                 "horizon must be > 0 and at least the acquisition window ({}), got {}",
-                self.acquisition, self.horizon
+                Num(self.acquisition),
+                Num(self.horizon)
             )));
         }
         if self.n_customers > MAX_CUSTOMERS {
@@ -124,9 +125,12 @@ impl Simulation {
         let expected = r / alpha * self.horizon;
         if expected.is_nan() || expected > MAX_EXPECTED_PURCHASES {
             return Err(invalid(format!(
-                "the expected number of purchases per customer, r / alpha x horizon = {r} / {alpha} x {} \
-                 = {expected:e}, exceeds 10^7: shorten the horizon (or check the model's time unit)",
-                self.horizon
+                "the expected number of purchases per customer, r / alpha x horizon = {} / {} x {} \
+                 = {}, exceeds 10^7: shorten the horizon (or check the model's time unit)",
+                Num(r),
+                Num(alpha),
+                Num(self.horizon),
+                Num(expected)
             )));
         }
         Ok(())

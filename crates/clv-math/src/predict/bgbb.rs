@@ -19,7 +19,7 @@
 //! expectations, `t_future` of P(alive)) have closed forms and any finite value is accepted.
 
 use super::{check_horizon, finite_result, nonneg, PurchaseModel};
-use crate::error::{finite, ClvError, Result};
+use crate::error::{finite, ClvError, Num, Result};
 use crate::interrupt::{self, Ticker};
 use crate::params::{BgBbParams, ModelParams};
 use crate::special::{ln_beta, ln_gamma, ln_gamma_difference_quotient, log_add_exp};
@@ -32,7 +32,8 @@ fn check_opportunities(name: &str, n: f64) -> Result<()> {
     if n > MAX_OPPORTUNITIES {
         return Err(ClvError::InvalidParameter(format!(
             "BG/BB {name} must be at most 10000000 (10^7), got {n}: the prediction sums over \
-             every opportunity"
+             every opportunity",
+            n = Num(n)
         )));
     }
     Ok(())
@@ -49,24 +50,27 @@ fn check_discrete_history(x: f64, tx: f64, n: f64) -> Result<()> {
     ] {
         if v < 0.0 || v != v.floor() {
             return Err(ClvError::InvalidParameter(format!(
-                "BG/BB {name} must be a whole number >= 0, got {v}"
+                "BG/BB {name} must be a whole number >= 0, got {v}",
+                v = Num(v)
             )));
         }
     }
     check_opportunities("number of opportunities", n)?;
     if tx > n {
         return Err(ClvError::InvalidParameter(format!(
-            "recency ({tx}) must not exceed the number of opportunities ({n})"
+            "recency ({tx}) must not exceed the number of opportunities ({n})",
+            tx = Num(tx),
+            n = Num(n)
         )));
     }
     if x > tx {
         return Err(ClvError::InvalidParameter(format!(
-            "BG/BB frequency ({x}) must not exceed recency ({tx}): each transaction takes one opportunity"
-        )));
+            "BG/BB frequency ({x}) must not exceed recency ({tx}): each transaction takes one opportunity", x = Num(x), tx = Num(tx))));
     }
     if x == 0.0 && tx != 0.0 {
         return Err(ClvError::InvalidParameter(format!(
-            "recency must be 0 when frequency is 0, got {tx}"
+            "recency must be 0 when frequency is 0, got {tx}",
+            tx = Num(tx)
         )));
     }
     Ok(())
@@ -242,7 +246,8 @@ impl BgBbParams {
         check_horizon("t", t)?;
         if t != t.floor() {
             return Err(ClvError::InvalidParameter(format!(
-                "BG/BB number of opportunities must be a whole number, got {t}"
+                "BG/BB number of opportunities must be a whole number, got {t}",
+                t = Num(t)
             )));
         }
         check_opportunities("number of opportunities t", t)?;

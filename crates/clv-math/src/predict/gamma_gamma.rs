@@ -5,7 +5,7 @@
 //! population mean is p v / (q - 1), finite only for q > 1. A repeat buyer's posterior mean spend
 //! exists more often: whenever p x + q > 1.
 
-use crate::error::{finite, finite_result, ClvError, Result};
+use crate::error::{finite, finite_result, ClvError, Num, Result};
 use crate::params::{GammaGammaParams, ModelParams};
 
 impl GammaGammaParams {
@@ -15,8 +15,7 @@ impl GammaGammaParams {
         let GammaGammaParams { p, q, v } = *self;
         if q <= 1.0 {
             return Err(ClvError::InvalidParameter(format!(
-                "the Gamma-Gamma population mean spend p*v/(q - 1) is infinite: it needs q > 1, got q = {q}"
-            )));
+                "the Gamma-Gamma population mean spend p*v/(q - 1) is infinite: it needs q > 1, got q = {q}", q = Num(q))));
         }
         finite_result("the population mean spend", p * v / (q - 1.0))
     }
@@ -35,27 +34,27 @@ impl GammaGammaParams {
         finite("monetary value", m)?;
         if x < 0.0 || x != x.floor() {
             return Err(ClvError::InvalidParameter(format!(
-                "frequency must be a whole number >= 0, got {x}"
+                "frequency must be a whole number >= 0, got {x}",
+                x = Num(x)
             )));
         }
         if m < 0.0 {
             return Err(ClvError::InvalidParameter(format!(
-                "monetary value must be >= 0, got {m}"
+                "monetary value must be >= 0, got {m}",
+                m = Num(m)
             )));
         }
         let GammaGammaParams { p, q, v } = *self;
         if x == 0.0 && q <= 1.0 {
             return Err(ClvError::InvalidParameter(format!(
                 "the Gamma-Gamma expected spend of a customer without repeat purchases (frequency 0) \
-                 is the population mean p*v/(q - 1), which is infinite for q <= 1 (q = {q})"
-            )));
+                 is the population mean p*v/(q - 1), which is infinite for q <= 1 (q = {q})", q = Num(q))));
         }
         let pxq = p * x + q;
         if pxq <= 1.0 {
             return Err(ClvError::InvalidParameter(format!(
                 "the Gamma-Gamma expected spend (p*v + p*x*m)/(p*x + q - 1) is infinite for this \
-                 customer: it needs p*x + q > 1, got p*x + q = {pxq} (p = {p}, q = {q}, frequency x = {x})"
-            )));
+                 customer: it needs p*x + q > 1, got p*x + q = {pxq} (p = {p}, q = {q}, frequency x = {x})", pxq = Num(pxq), p = Num(p), q = Num(q), x = Num(x))));
         }
         finite_result("the expected spend", (p * v + p * x * m) / (pxq - 1.0))
     }

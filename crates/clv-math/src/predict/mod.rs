@@ -33,7 +33,7 @@ pub mod paretonbd;
 mod properties;
 
 pub(crate) use crate::error::finite_result;
-use crate::error::{finite, ClvError, Result};
+use crate::error::{finite, ClvError, Num, Result};
 use crate::special::{exprel, ln_hyp2f1_near_one};
 
 /// What CLV and scoring need from a purchase model. Implemented by the four purchase models by
@@ -118,12 +118,14 @@ fn check_frequency_and_age(x: f64, big_t: f64) -> Result<()> {
     finite("T", big_t)?;
     if x < 0.0 || x != x.floor() {
         return Err(invalid(format!(
-            "frequency must be a whole number >= 0, got {x}"
+            "frequency must be a whole number >= 0, got {x}",
+            x = Num(x)
         )));
     }
     if big_t < 0.0 {
         return Err(invalid(format!(
-            "T (customer age) must be >= 0, got {big_t}"
+            "T (customer age) must be >= 0, got {big_t}",
+            big_t = Num(big_t)
         )));
     }
     Ok(())
@@ -137,22 +139,29 @@ pub(crate) fn check_history(x: f64, tx: f64, big_t: f64) -> Result<()> {
     check_frequency_and_age(x, big_t)?;
     finite("recency", tx)?;
     if tx < 0.0 {
-        return Err(invalid(format!("recency must be >= 0, got {tx}")));
+        return Err(invalid(format!(
+            "recency must be >= 0, got {tx}",
+            tx = Num(tx)
+        )));
     }
     if tx > big_t {
         return Err(invalid(format!(
-            "recency ({tx}) must not exceed T ({big_t})"
+            "recency ({tx}) must not exceed T ({big_t})",
+            tx = Num(tx),
+            big_t = Num(big_t)
         )));
     }
     if x == 0.0 && tx != 0.0 {
         return Err(invalid(format!(
-            "recency must be 0 when frequency is 0 (no repeat purchase), got {tx}"
+            "recency must be 0 when frequency is 0 (no repeat purchase), got {tx}",
+            tx = Num(tx)
         )));
     }
     if x > 0.0 && tx == 0.0 {
         return Err(invalid(format!(
             "recency must be > 0 when frequency is > 0: a repeat purchase comes after the first \
-             one, so frequency {x} with recency 0 is not a possible history"
+             one, so frequency {x} with recency 0 is not a possible history",
+            x = Num(x)
         )));
     }
     Ok(())
@@ -172,7 +181,7 @@ pub(crate) fn nonneg(v: f64) -> f64 {
 pub(crate) fn check_horizon(name: &str, t: f64) -> Result<()> {
     finite(name, t)?;
     if t < 0.0 {
-        return Err(invalid(format!("{name} must be >= 0, got {t}")));
+        return Err(invalid(format!("{name} must be >= 0, got {t}", t = Num(t))));
     }
     Ok(())
 }
