@@ -18,7 +18,7 @@ as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u 
 
 # Everything a fresh Debian 12 needs, each step skipped when already done.
 ensure_setup() {
-    local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo pkg-config bc unzip python3-pip"
+    local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo pkg-config bc unzip python3-pip python3-venv sqlsmith"
     local missing=""
     for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
     if [ -n "$missing" ]; then
@@ -95,7 +95,9 @@ start_cluster() {
     as_pg rm -rf "$CLUSTER_DIR/data"
     log "starting a throwaway PostgreSQL $PG_MAJOR in $CLUSTER_DIR (port $PGPORT)"
     as_pg "$PGBIN/initdb" -D "$CLUSTER_DIR/data" -A trust -U postgres -E UTF8 --no-locale >/dev/null
-    as_pg "$PGBIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w \
+    # Without RUST_BACKTRACE: with it, pgrx appends a Rust backtrace to the DETAIL of errors that
+    # pass through Rust frames (e.g. a cancel inside a long loop), which no client wants to read.
+    as_pg env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "$PGBIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w \
         -o "-p $PGPORT -k $CLUSTER_DIR -c listen_addresses='' -c max_worker_processes=8 -c max_parallel_workers=4" start >/dev/null
     trap stop_cluster EXIT
 }

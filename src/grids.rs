@@ -12,6 +12,7 @@
 use crate::errors::{raise_code, FiniteOrRaise, OrRaise};
 use crate::interrupts::each_row;
 use crate::models::*;
+use clv_math::error::Num;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
@@ -30,14 +31,18 @@ fn histories(
     recency_steps: i32,
 ) -> impl Iterator<Item = (i32, f64)> {
     if !(tenure.is_finite() && tenure >= 0.0) {
-        invalid(format!("tenure must be a finite number >= 0, got {tenure}"));
+        invalid(format!(
+            "tenure must be a finite number >= 0, got {}",
+            Num(tenure)
+        ));
     }
     if max_frequency < 0 {
         invalid(format!("max_frequency must be >= 0, got {max_frequency}"));
     }
     if !(max_recency.is_finite() && max_recency >= 0.0) {
         invalid(format!(
-            "max_recency must be a finite number >= 0, got {max_recency}"
+            "max_recency must be a finite number >= 0, got {}",
+            Num(max_recency)
         ));
     }
     if recency_steps < 1 {

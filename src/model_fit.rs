@@ -12,6 +12,7 @@ use crate::agg_state::{new_state, new_transient_state, state_mut};
 use crate::errors::{raise_code, OrRaise};
 use crate::models::*;
 use crate::v1::{arg, arg_f64, function_info_v1, return_internal};
+use clv_math::error::Num;
 use clv_math::fit::patterns::PatternCounts;
 use clv_math::fit::{self, CustomerRow, FitOptions, SpendRow};
 use pgrx::prelude::*;
@@ -29,14 +30,14 @@ impl FitState {
         if !(weight.is_finite() && weight > 0.0) {
             raise_code(
                 PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                format!("weight must be a finite number > 0, got {weight}"),
+                format!("weight must be a finite number > 0, got {}", Num(weight)),
             );
         }
         if let Some(p) = penalizer {
             if !(p.is_finite() && p >= 0.0) {
                 raise_code(
                     PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-                    format!("penalizer must be a finite number >= 0, got {p}"),
+                    format!("penalizer must be a finite number >= 0, got {}", Num(p)),
                 );
             }
             match self.penalizer {
