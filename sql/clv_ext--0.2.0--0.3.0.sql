@@ -1,6 +1,7 @@
 -- clv_ext 0.2.0 -> 0.3.0 (issue 8):
 -- * binary send/receive functions for every type (COPY ... (FORMAT binary), binary-protocol
 --   clients, Citus); the wire form is the versioned stored form;
+-- * kmeans_k_sweep_rows(jsonb) as SQL over kmeans_k_sweep_rows_from_text (no XX000 on 1e400);
 -- * monetary_value_holdout_per_transaction (lifetimes' per-row holdout mean; monetary_value_holdout
 --   is now per purchase period, a change of the library, not of its SQL definition);
 -- * clv_pipeline gains a penalizer argument with a documented fallback, and clv_models a penalizer
@@ -111,6 +112,23 @@ CREATE  FUNCTION "monetary_value_holdout_per_transaction"(
 IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'monetary_value_holdout_per_transaction_wrapper';
+
+CREATE  FUNCTION "kmeans_k_sweep_rows_from_text"(
+	"sweep" TEXT /* & str */
+) RETURNS TABLE (
+	"k" INT,  /* i32 */
+	"inertia" double precision,  /* f64 */
+	"silhouette" double precision  /* Option < f64 > */
+)
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'kmeans_k_sweep_rows_from_text_wrapper';
+
+-- kmeans_k_sweep_rows(jsonb) becomes SQL over kmeans_k_sweep_rows_from_text(text): pgrx's jsonb
+-- conversion raised XX000 on numbers a float cannot hold (1e400); the text parser answers 22023.
+CREATE OR REPLACE FUNCTION kmeans_k_sweep_rows(sweep jsonb) RETURNS TABLE (k integer, inertia double precision, silhouette double precision)
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT * FROM kmeans_k_sweep_rows_from_text(sweep::text) $$;
 
 ALTER TYPE rfm_summary SET (SEND = rfm_summary_send, RECEIVE = rfm_summary_recv);
 ALTER TYPE bgnbd_model SET (SEND = bgnbd_model_send, RECEIVE = bgnbd_model_recv);

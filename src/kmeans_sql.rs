@@ -558,22 +558,20 @@ fn kmeans_centroids(
     TableIterator::new(rows)
 }
 
-/// The rows of a `kmeans_k_sweep` result.
-#[pg_extern(immutable, strict, parallel_safe)]
-fn kmeans_k_sweep_rows(
-    sweep: JsonB,
-) -> TableIterator<
+type SweepRows = TableIterator<
     'static,
     (
         name!(k, i32),
         name!(inertia, f64),
         name!(silhouette, Option<f64>),
     ),
-> {
+>;
+
+fn sweep_rows(sweep: &serde_json::Value) -> SweepRows {
     fn bad() -> ! {
         invalid("not a kmeans_k_sweep result: expected an array of {\"k\", \"inertia\", \"silhouette\"} objects".into())
     }
-    let items = sweep.0.as_array().unwrap_or_else(|| bad());
+    let items = sweep.as_array().unwrap_or_else(|| bad());
     let rows: Vec<(i32, f64, Option<f64>)> = items
         .iter()
         .map(|p| {
@@ -595,3 +593,50 @@ fn kmeans_k_sweep_rows(
         .collect();
     TableIterator::new(rows)
 }
+
+/// The rows of a `kmeans_k_sweep` result, from its text. `kmeans_k_sweep_rows(jsonb)` (SQL, below)
+/// calls this with `sweep::text`: pgrx's own jsonb conversion panics (XX000) on numbers jsonb holds
+/// and a float does not (1e400), where this parses the text and answers 22023.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn kmeans_k_sweep_rows_from_text(
+    sweep: &str,
+) -> TableIterator<
+    'static,
+    (
+        name!(k, i32),
+        name!(inertia, f64),
+        name!(silhouette, Option<f64>),
+    ),
+> {
+    match serde_json::from_str::<serde_json::Value>(sweep) {
+        Ok(v) => sweep_rows(&v),
+        Err(e) => invalid(format!("not a kmeans_k_sweep result: {e}")),
+    }
+}
+
+/// 0.2.0's C definition of `kmeans_k_sweep_rows(jsonb)`: its symbol stays for a database between
+/// installing this library and `ALTER EXTENSION clv_ext UPDATE` (see src/compat.rs); the SQL
+/// function is now the wrapper below.
+#[pg_extern(immutable, strict, parallel_safe, sql = false)]
+fn kmeans_k_sweep_rows(
+    sweep: JsonB,
+) -> TableIterator<
+    'static,
+    (
+        name!(k, i32),
+        name!(inertia, f64),
+        name!(silhouette, Option<f64>),
+    ),
+> {
+    sweep_rows(&sweep.0)
+}
+
+extension_sql!(
+    r#"
+CREATE FUNCTION kmeans_k_sweep_rows(sweep jsonb) RETURNS TABLE (k integer, inertia double precision, silhouette double precision)
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    AS $$ SELECT * FROM kmeans_k_sweep_rows_from_text(sweep::text) $$;
+"#,
+    name = "kmeans_k_sweep_rows",
+    requires = [kmeans_k_sweep_rows_from_text]
+);

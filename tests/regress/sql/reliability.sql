@@ -32,7 +32,11 @@ SELECT q, pg_temp.outcome(q) FROM (VALUES
     ($$SELECT round(expected_spend(gamma_gamma_model(6.25, 0.79, 15.44), 2, 22.35)::numeric, 6)$$),
     -- ... and not otherwise (x = 0 with q <= 1, or p x + q <= 1).
     ($$SELECT expected_spend(gamma_gamma_model(6.25, 0.79, 15.44), 0, 0)$$),
-    ($$SELECT expected_spend(gamma_gamma_model(0.1, 0.5, 15.44), 2, 22.35)$$)
+    ($$SELECT expected_spend(gamma_gamma_model(0.1, 0.5, 15.44), 2, 22.35)$$),
+    -- Found by the fuzzer (XX000 before): jsonb holds numbers no float can.
+    ($$SELECT count(*) FROM kmeans_k_sweep_rows('1e1000'::jsonb)$$),
+    ($$SELECT count(*) FROM kmeans_k_sweep_rows('[{"k": 2, "inertia": 1e400}]'::jsonb)$$),
+    ($$SELECT string_agg(k || ':' || inertia, ' ') FROM kmeans_k_sweep_rows('[{"k": 2, "inertia": 10.5}, {"k": 3, "inertia": 4}]'::jsonb)$$)
 ) v(q);
 -- The Gamma-Gamma formula written out (Fader & Hardie 2013; lifetimes'
 -- conditional_expected_average_profit): (p v + p x zbar) / (p x + q - 1).
