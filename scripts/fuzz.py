@@ -130,6 +130,8 @@ class Runner:
                 with self.conn.cursor() as cur:
                     cur.execute("SET statement_timeout = %d" % int(self.timeout * 1000))
                     cur.execute("SET extra_float_digits = 3")
+                    # PostgreSQL's JIT compiles a costly plan without looking at statement_timeout
+                    cur.execute("SET jit = off")
                     cur.execute("SELECT pg_backend_pid()")
                     self.pid = cur.fetchone()[0]
                 self.conn.commit()

@@ -18,7 +18,7 @@ clv_pyenv
 start_limited_cluster load-cluster
 OUT=$BUILD/reliability-logs
 mkdir -p "$OUT"
-rm -f "$OUT"/load.*
+rm -f "$OUT"/load.{pgbench.txt,rss.jsonl,server.log,watch.jsonl,watch.log,summary.json}
 psql_q -c "CREATE DATABASE clv_load"
 psql_q -d clv_load -c "CREATE EXTENSION clv_ext"
 EXT_VERSION=$(psql -X -At -d clv_load -c "SELECT extversion FROM pg_extension WHERE extname = 'clv_ext'")
