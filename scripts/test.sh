@@ -45,7 +45,20 @@ if ! as_pg env PG_ABS_SRCDIR="$ROOT/tests/regress" CLV_TEST_DATA="$OUT/data" \
     exit 1
 fi
 
-# One closing line for the whole suite: cargo's "N passed" lines plus pg_regress's test count.
+stop_cluster
+
+# Short forms of the reliability checks (docs/reliability.md), each on its own throwaway cluster:
+# a binary-protocol client, the catalog-driven edge-value fuzzer, sqlsmith and a 16-session load.
+# Each fails on any hang, crash, XX000, non-finite result, error or memory growth it finds.
+reliability_passed=0
+for check in binary_client fuzz sqlsmith load; do
+    log "reliability: scripts/$check.sh"
+    "$ROOT/scripts/$check.sh"
+    reliability_passed=$((reliability_passed + 1))
+done
+
+# One closing line for the whole suite: cargo's "N passed" lines, pg_regress's test count and the
+# reliability checks.
 cargo_passed=$(grep -aoE 'test result: ok\. [0-9]+ passed' "$LOG" | awk '{s += $4} END {print s + 0}')
 regress_passed=$(grep -aoE 'All [0-9]+ tests passed' "$LOG" | awk '{s += $2} END {print s + 0}')
-echo "clv_ext: $((cargo_passed + regress_passed)) passed, 0 failed"
+echo "clv_ext: $((cargo_passed + regress_passed + reliability_passed)) passed, 0 failed"
