@@ -16,9 +16,7 @@ CALLS=${CLV_LOAD_CALLS:-10000}
 TX=$(( (CALLS + 2) / 3 ))
 clv_pyenv
 start_limited_cluster load-cluster
-OUT=$BUILD/reliability-logs
-mkdir -p "$OUT"
-rm -f "$OUT"/load.{pgbench.txt,rss.jsonl,server.log,watch.jsonl,watch.log,summary.json}
+OUT=$(run_log_dir load)
 psql_q -c "CREATE DATABASE clv_load"
 psql_q -d clv_load -c "CREATE EXTENSION clv_ext"
 EXT_VERSION=$(psql -X -At -d clv_load -c "SELECT extversion FROM pg_extension WHERE extname = 'clv_ext'")
@@ -28,7 +26,7 @@ LOG_START=$(stat -c %s "$SERVER_LOG")
     --datname clv_load --timeout 30 --interval 0.1 --rss-log "$OUT/load.rss.jsonl" --rss-every 0.2 \
     --log-contexts-every 0.5 --findings "$OUT/load.watch.jsonl" 2>>"$OUT/load.watch.log" &
 WATCH=$!
-trap 'kill $WATCH 2>/dev/null || true; stop_cluster' EXIT
+trap 'kill $WATCH 2>/dev/null || true; cleanup_limited_cluster' EXIT
 sleep 1
 
 log "pgbench: $CLIENTS sessions x $TX transactions x 3 scoring calls against clv_ext $EXT_VERSION"

@@ -14,10 +14,20 @@ CLV_AS_LIMIT=${CLV_AS_LIMIT:-6442450944}
 CLV_EXTRA_CONF=${CLV_EXTRA_CONF:-"log_line_prefix = '%m [%p] %e '
 track_activity_query_size = 65536"}
 
-# start_cluster from lib.sh, with the postmaster (and so every backend it forks) started under
-# `prlimit --as=$CLV_AS_LIMIT`, and $CLV_EXTRA_CONF appended to postgresql.auto.conf before it starts.
+# start_cluster from lib.sh in build/NAME-<pid> (its own directory and socket, so two runs of the
+# same script do not stop each other's server), with the postmaster (and so every backend it forks)
+# started under `prlimit --as=$CLV_AS_LIMIT`, and $CLV_EXTRA_CONF appended to postgresql.auto.conf
+# before it starts. On exit the cluster is stopped and its directory removed (CLV_KEEP_CLUSTER=1
+# keeps it); directories of earlier runs whose script is gone are removed too.
 start_limited_cluster() {
     export CLV_PORT=${CLV_PORT:-55440}
+    local old pid
+    for old in "$BUILD/$1"-*; do
+        pid=${old##*-}
+        [ -d "$old" ] && [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null || continue
+        _as_pg_plain "$PGBIN/pg_ctl" -D "$old/data" -m immediate stop >/dev/null 2>&1 || true
+        as_root rm -rf "$old" || true
+    done
     as_pg() {
         local pre=()
         if [[ $1 == */pg_ctl && " $* " == *" start "* ]]; then
@@ -26,11 +36,27 @@ start_limited_cluster() {
         fi
         _as_pg_plain "${pre[@]}" "$@"
     }
-    start_cluster "$1"
+    start_cluster "$1-$$"
     # lib.sh's own definition again for everything else.
     as_pg() { _as_pg_plain "$@"; }
+    trap cleanup_limited_cluster EXIT
     SERVER_LOG=$CLUSTER_DIR/server.log
     export SERVER_LOG
+}
+
+cleanup_limited_cluster() {
+    stop_cluster
+    if [ -z "${CLV_KEEP_CLUSTER:-}" ] && [ -n "${CLUSTER_DIR:-}" ]; then as_root rm -rf "$CLUSTER_DIR" || true; fi
+}
+
+# A fresh directory for one run's logs, build/reliability-logs/NAME-<time>-<pid>; the five latest
+# runs of each script are kept.
+run_log_dir() {
+    local base=$BUILD/reliability-logs dir
+    dir=$base/$1-$(date +%Y%m%d-%H%M%S)-$$
+    mkdir -p "$dir"
+    ls -dt "$base/$1"-2* 2>/dev/null | tail -n +6 | xargs -r rm -rf
+    echo "$dir"
 }
 _as_pg_plain() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 

@@ -24,9 +24,7 @@ if ! command -v sqlsmith >/dev/null; then
 fi
 clv_pyenv
 start_limited_cluster smith-cluster
-OUT=$BUILD/reliability-logs
-mkdir -p "$OUT"
-rm -f "$OUT"/sqlsmith.{err,queries,server.log,watch.jsonl,watch.log,summary.json}
+OUT=$(run_log_dir sqlsmith)
 psql_q -c "CREATE DATABASE clv_smith"
 psql_q -d clv_smith -f "$ROOT/scripts/sqlsmith.sql" >/dev/null
 psql_q -c "ALTER DATABASE clv_smith SET statement_timeout = '${TIMEOUT_S}s'"
@@ -47,7 +45,7 @@ LOG_START=$(stat -c %s "$SERVER_LOG")
 "$CLV_PY" "$ROOT/scripts/pgwatch.py" --dsn "host=$PGHOST port=$PGPORT dbname=postgres user=postgres" \
     --datname clv_smith --timeout "$TIMEOUT_S" --findings "$OUT/sqlsmith.watch.jsonl" 2>>"$OUT/sqlsmith.watch.log" &
 WATCH=$!
-trap 'kill $WATCH 2>/dev/null || true; stop_cluster' EXIT
+trap 'kill $WATCH 2>/dev/null || true; cleanup_limited_cluster' EXIT
 
 log "sqlsmith: $QUERIES queries, seed $SEED, against clv_ext $EXT_VERSION (log: $OUT/sqlsmith.err)"
 start=$(date +%s)
