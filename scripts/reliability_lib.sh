@@ -15,31 +15,26 @@ CLV_EXTRA_CONF=${CLV_EXTRA_CONF:-"log_line_prefix = '%m [%p] %e '
 track_activity_query_size = 65536"}
 
 # start_cluster from lib.sh in build/NAME-<pid> (its own directory and socket, so two runs of the
-# same script do not stop each other's server), with the postmaster (and so every backend it forks)
-# started under `prlimit --as=$CLV_AS_LIMIT`, and $CLV_EXTRA_CONF appended to postgresql.auto.conf
-# before it starts. On exit the cluster is stopped and its directory removed (CLV_KEEP_CLUSTER=1
-# keeps it); directories of earlier runs whose script is gone are removed too.
+# same script do not stop each other's server), then $CLV_EXTRA_CONF added to postgresql.auto.conf
+# and the server restarted (same options) under `prlimit --as=$CLV_AS_LIMIT`, which every backend
+# inherits. On exit the cluster is stopped and its directory removed (CLV_KEEP_CLUSTER=1 keeps it);
+# directories of earlier runs whose script is gone are removed too.
 start_limited_cluster() {
     export CLV_PORT=${CLV_PORT:-55440}
-    local old pid
+    local old pid pre=()
     for old in "$BUILD/$1"-*; do
         pid=${old##*-}
         [ -d "$old" ] && [[ $pid =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null || continue
-        _as_pg_plain "$PGBIN/pg_ctl" -D "$old/data" -m immediate stop >/dev/null 2>&1 || true
+        as_pg "$PGBIN/pg_ctl" -D "$old/data" -m immediate stop >/dev/null 2>&1 || true
         as_root rm -rf "$old" || true
     done
-    as_pg() {
-        local pre=()
-        if [[ $1 == */pg_ctl && " $* " == *" start "* ]]; then
-            printf '%s\n' "$CLV_EXTRA_CONF" | _as_pg_plain tee -a "$CLUSTER_DIR/data/postgresql.auto.conf" >/dev/null
-            [ "${CLV_AS_LIMIT:-0}" != 0 ] && pre=(prlimit --as="$CLV_AS_LIMIT" --)
-        fi
-        _as_pg_plain "${pre[@]}" "$@"
-    }
     start_cluster "$1-$$"
-    # lib.sh's own definition again for everything else.
-    as_pg() { _as_pg_plain "$@"; }
     trap cleanup_limited_cluster EXIT
+    printf '%s\n' "$CLV_EXTRA_CONF" | as_pg tee -a "$CLUSTER_DIR/data/postgresql.auto.conf" >/dev/null
+    [ "${CLV_AS_LIMIT:-0}" != 0 ] && pre=(prlimit --as="$CLV_AS_LIMIT" --)
+    # as lib.sh starts it: no RUST_BACKTRACE (no Rust backtrace in error details)
+    as_pg env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE "${pre[@]}" \
+        "$PGBIN/pg_ctl" -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w -m fast restart >/dev/null
     SERVER_LOG=$CLUSTER_DIR/server.log
     export SERVER_LOG
 }
@@ -58,7 +53,6 @@ run_log_dir() {
     ls -dt "$base/$1"-2* 2>/dev/null | tail -n +6 | xargs -r rm -rf
     echo "$dir"
 }
-_as_pg_plain() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi; }
 
 # The clv_ext library the server loads (to notice a reinstall during a run).
 clv_library() { echo "$("$PG_CONFIG" --pkglibdir)/clv_ext.so"; }
