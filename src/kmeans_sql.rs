@@ -231,7 +231,8 @@ impl RowsState {
             .chunks_exact(self.d)
             .map(<[f64]>::to_vec)
             .collect();
-        rows.sort_unstable_by(|a, b| {
+        // Checked every 2^14 comparisons: millions of rows take seconds to sort.
+        clv_math::interrupt::sort_unstable_by(&mut rows, |a, b| {
             a.iter()
                 .zip(b)
                 .map(|(x, y)| x.total_cmp(y))
