@@ -137,7 +137,11 @@ impl PatternCounts {
         let old = std::mem::replace(&mut self.slots, vec![Slot::default(); cap]);
         self.len = 0;
         let mask = cap - 1;
+        // Rehashing millions of patterns (random writes into a table of hundreds of MB) takes
+        // about a second: check for interrupts on the way (an interrupted state is dropped).
+        let mut ticker = crate::interrupt::Ticker::new();
         for s in old.into_iter().filter(|s| s.w != 0.0) {
+            ticker.tick();
             self.insert_at(hash(&s.key) as usize & mask, s.key, s.w);
         }
     }
