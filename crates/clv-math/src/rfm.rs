@@ -778,9 +778,9 @@ mod tests {
     /// Acceptance: every row of lifetimes' CDNOW summary is reproduced from the raw transactions.
     #[test]
     fn cdnow_summary_reproduces_lifetimes() {
-        let base = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/data/cdnow/");
+        let base = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/data/cdnow/");
         let raw = std::fs::read_to_string(format!("{base}CDNOW_sample.txt"))
-            .expect("shared data beside the repo");
+            .expect("reference data in tests/data");
         let end = day(1997, 9, 30);
         let mut states: BTreeMap<i64, RfmState> = BTreeMap::new();
         for line in raw.lines() {
