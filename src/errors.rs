@@ -42,20 +42,10 @@ impl<T> OrRaise<T> for Result<T, ClvError> {
     }
 }
 
-/// A scoring result at the SQL boundary: the maths' error, or SQLSTATE 22003
-/// (numeric_value_out_of_range) for a value that is not a finite number, so no function hands
-/// NaN or infinity to SQL whatever the maths did with extreme inputs.
-pub trait FiniteOrRaise {
-    fn finite_or_raise(self, what: &str) -> f64;
-}
-
-impl FiniteOrRaise for Result<f64, ClvError> {
-    #[inline]
-    fn finite_or_raise(self, what: &str) -> f64 {
-        finite_or_raise(self.or_raise(), what)
-    }
-}
-
+/// A value computed in the SQL layer itself (CLV from memoised model terms, simulated amounts):
+/// SQLSTATE 22003 (numeric_value_out_of_range) when it is not a finite number. Predictions of the
+/// maths need no such check: `clv_math::error::finite_result` already reports them as
+/// `ClvError::OutOfRange`, which `raise` maps to the same SQLSTATE.
 #[inline]
 pub fn finite_or_raise(v: f64, what: &str) -> f64 {
     if v.is_finite() {

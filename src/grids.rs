@@ -9,7 +9,7 @@
 //! customer can have; the scoring functions refuse it with 22023). lifetimes' own matrix is
 //! `tenure = max_recency` with `recency_steps = max_recency` (integer recencies).
 
-use crate::errors::{raise_code, FiniteOrRaise, OrRaise};
+use crate::errors::{raise_code, OrRaise};
 use crate::interrupts::each_row;
 use crate::models::*;
 use clv_math::error::Num;
@@ -99,7 +99,7 @@ macro_rules! grids {
                     f,
                     r,
                     p.conditional_expected_purchases(t, f as f64, r, tenure)
-                        .finite_or_raise("expected purchases"),
+                        .or_raise(),
                 )
             }))
         }
@@ -122,15 +122,8 @@ macro_rules! grids {
         > {
             let p = *model.params();
             TableIterator::new(
-                each_row(histories(tenure, max_frequency, max_recency, recency_steps)).map(
-                    move |(f, r)| {
-                        (
-                            f,
-                            r,
-                            p.p_alive(f as f64, r, tenure).finite_or_raise("P(alive)"),
-                        )
-                    },
-                ),
+                each_row(histories(tenure, max_frequency, max_recency, recency_steps))
+                    .map(move |(f, r)| (f, r, p.p_alive(f as f64, r, tenure).or_raise())),
             )
         }
     };

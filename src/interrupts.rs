@@ -11,7 +11,8 @@
 
 use pgrx::prelude::*;
 
-fn check_for_interrupts() {
+/// `CHECK_FOR_INTERRUPTS` as a plain function: the maths' hook and the fits' `FitOptions::check`.
+pub fn check_for_interrupts() {
     pgrx::check_for_interrupts!();
 }
 

@@ -80,7 +80,7 @@ impl FitState {
     fn options(&self) -> FitOptions {
         FitOptions {
             penalizer: self.penalizer.unwrap_or(0.0),
-            check: check_interrupts,
+            check: crate::interrupts::check_for_interrupts,
             ..FitOptions::default()
         }
     }
@@ -129,10 +129,6 @@ impl FitState {
         }
         FitState { rows, penalizer }
     }
-}
-
-fn check_interrupts() {
-    pgrx::check_for_interrupts!();
 }
 
 fn fit_state(state: &Internal) -> Option<&FitState> {

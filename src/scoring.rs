@@ -3,7 +3,7 @@
 //! models.rs), so scoring a million rows pays for the arithmetic only.
 
 use crate::binary_type::BinaryForm;
-use crate::errors::{finite_or_raise, raise_code, FiniteOrRaise, OrRaise};
+use crate::errors::{finite_or_raise, raise_code, OrRaise};
 use crate::models::*;
 use crate::v1::{arg, function_info_v1, varlena_bytes};
 use clv_math::clv::Horizon;
@@ -161,7 +161,7 @@ macro_rules! purchase_model_scoring {
             model
                 .params()
                 .conditional_expected_purchases(t, frequency, recency, tenure)
-                .finite_or_raise("expected purchases")
+                .or_raise()
         }
 
         /// Probability that the customer is alive at the end of observation.
@@ -170,7 +170,7 @@ macro_rules! purchase_model_scoring {
             model
                 .params()
                 .p_alive(frequency, recency, tenure)
-                .finite_or_raise("P(alive)")
+                .or_raise()
         }
 
         /// Probability that the customer is still alive `t_future` periods after the end of observation.
@@ -179,16 +179,13 @@ macro_rules! purchase_model_scoring {
             model
                 .params()
                 .p_alive_at(frequency, recency, tenure, t_future)
-                .finite_or_raise("P(alive)")
+                .or_raise()
         }
 
         /// P(X(t) = n): probability that a new customer makes exactly n repeat purchases in (0, t].
         #[pg_extern(immutable, strict, parallel_safe, name = "purchase_probability")]
         fn $pp(model: $t, n: i32, t: f64) -> f64 {
-            model
-                .params()
-                .prob_purchases(count(n), t)
-                .finite_or_raise("the purchase probability")
+            model.params().prob_purchases(count(n), t).or_raise()
         }
 
         /// E[X(t)]: expected repeat purchases of a new customer by t.
@@ -199,10 +196,7 @@ macro_rules! purchase_model_scoring {
             name = "expected_purchases_new_customer"
         )]
         fn $epn(model: $t, t: f64) -> f64 {
-            model
-                .params()
-                .expected_purchases_new(t)
-                .finite_or_raise("expected purchases")
+            model.params().expected_purchases_new(t).or_raise()
         }
     };
 }
@@ -247,7 +241,7 @@ fn expected_spend(model: gamma_gamma_model, frequency: f64, monetary_value: f64)
     model
         .params()
         .conditional_expected_spend(frequency, monetary_value)
-        .finite_or_raise("expected spend")
+        .or_raise()
 }
 
 /// The text of a unit argument, cached by content: per row this is a comparison of a few bytes,
