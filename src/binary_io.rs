@@ -15,6 +15,7 @@
 use crate::binary_type::BinaryForm;
 use crate::errors::OrRaise;
 use crate::kmeans_sql::kmeans_model;
+use crate::ml_sql::ml_model;
 use crate::models::{bgbb_model, bgnbd_model, gamma_gamma_model, mbgnbd_model, pareto_nbd_model};
 use crate::rfm_summary::rfm_summary;
 use pgrx::prelude::*;
@@ -82,6 +83,7 @@ binary_io!(
     gamma_gamma_model_recv
 );
 binary_io!(kmeans_model, kmeans_model_send, kmeans_model_recv);
+binary_io!(ml_model, ml_model_send, ml_model_recv);
 
 extension_sql!(
     r#"
@@ -92,6 +94,7 @@ ALTER TYPE mbgnbd_model SET (SEND = mbgnbd_model_send, RECEIVE = mbgnbd_model_re
 ALTER TYPE bgbb_model SET (SEND = bgbb_model_send, RECEIVE = bgbb_model_recv);
 ALTER TYPE gamma_gamma_model SET (SEND = gamma_gamma_model_send, RECEIVE = gamma_gamma_model_recv);
 ALTER TYPE kmeans_model SET (SEND = kmeans_model_send, RECEIVE = kmeans_model_recv);
+ALTER TYPE ml_model SET (SEND = ml_model_send, RECEIVE = ml_model_recv);
 "#,
     name = "binary_io",
     requires = [
@@ -108,6 +111,8 @@ ALTER TYPE kmeans_model SET (SEND = kmeans_model_send, RECEIVE = kmeans_model_re
         gamma_gamma_model_send,
         gamma_gamma_model_recv,
         kmeans_model_send,
-        kmeans_model_recv
+        kmeans_model_recv,
+        ml_model_send,
+        ml_model_recv
     ]
 );

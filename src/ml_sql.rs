@@ -1,0 +1,596 @@
+//! Supervised models in SQL: the `ml_model` type, the training aggregates `ml_regression_fit` and
+//! `ml_classifier_fit`, the row functions `ml_predict` and `ml_predict_probability`, and readers.
+//! The maths is `clv_ml`; this file converts values and errors and caches decoded models.
+//!
+//! Training collects every row (rows x (features + 1) doubles, at most `clv_ml::rows::MAX_VALUES`,
+//! else SQLSTATE 54000) and trains in the final function on a worker thread the backend watches
+//! for interrupts every 10 ms (`clv_ml::runner`), so `statement_timeout` stops it at once.
+//!
+//! Scoring decodes a model once per call site: `fn_extra` keeps the decoded model with the 16-byte
+//! header identity of its stored bytes; each row reads only that header (a slice of the toasted
+//! value, not the whole model) to see whether its model is the cached one.
+
+use crate::agg_state::{new_state, new_transient_state, state_mut};
+use crate::binary_type::BinaryForm;
+use crate::errors::{raise, raise_code, OrRaise};
+use clv_ml::model::{MlModel, HEADER_LEN};
+use clv_ml::options::{parse_options, Method, Options, Task};
+use clv_ml::rows::{TooLarge, TrainingRows};
+use clv_ml::ClvError;
+use pgrx::prelude::*;
+use pgrx::{InOutFuncs, Internal, JsonB, PgSqlErrorCode, StringInfo};
+use std::ffi::CStr;
+use std::sync::Arc;
+
+/// A model value: decoded (made here) or the datum a function received (decoded on demand,
+/// through the call site's cache).
+#[derive(Clone)]
+enum Repr {
+    Owned(Arc<MlModel>),
+    Datum(pg_sys::Datum),
+}
+
+#[allow(non_camel_case_types)]
+#[derive(Clone, PostgresType)]
+#[inoutfuncs]
+#[bikeshed_postgres_type_manually_impl_from_into_datum]
+pub struct ml_model(Repr);
+
+impl std::fmt::Debug for ml_model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ml_model")
+    }
+}
+
+impl PartialEq for ml_model {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+unsafe fn datum_bytes(d: pg_sys::Datum) -> Vec<u8> {
+    unsafe {
+        let v = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
+        pgrx::varlena::varlena_to_byte_slice(v).to_vec()
+    }
+}
+
+impl ml_model {
+    fn bytes(&self) -> Vec<u8> {
+        match &self.0 {
+            Repr::Owned(m) => m.to_bytes(),
+            Repr::Datum(d) => unsafe { datum_bytes(*d) },
+        }
+    }
+
+    fn decoded(&self) -> Arc<MlModel> {
+        match &self.0 {
+            Repr::Owned(m) => m.clone(),
+            Repr::Datum(_) => Arc::new(MlModel::from_bytes(&self.bytes()).or_raise()),
+        }
+    }
+
+    /// The decoded model through the call site's cache (`fn_extra`).
+    fn cached(&self, fcinfo: pg_sys::FunctionCallInfo) -> Arc<MlModel> {
+        let Repr::Datum(d) = self.0 else {
+            return self.decoded();
+        };
+        // The last few models of this call site, most recent first: a join of customers with a
+        // table of models alternates between them row by row.
+        const SLOTS: usize = 8;
+        struct Cache(Vec<([u8; HEADER_LEN], Arc<MlModel>)>);
+        #[pg_guard]
+        unsafe extern "C-unwind" fn drop_cache(arg: *mut std::ffi::c_void) {
+            unsafe { std::ptr::drop_in_place(arg as *mut Cache) }
+        }
+        unsafe {
+            let header = pg_sys::pg_detoast_datum_slice(d.cast_mut_ptr(), 0, HEADER_LEN as i32);
+            let id = MlModel::header_id(pgrx::varlena::varlena_to_byte_slice(header))
+                .unwrap_or_else(|| {
+                    raise(ClvError::Corrupt(
+                        "not a stored ml_model (unknown header)".into(),
+                    ))
+                });
+            let flinfo = (*fcinfo).flinfo;
+            let mut extra = (*flinfo).fn_extra as *mut Cache;
+            if extra.is_null() {
+                let ctx = (*flinfo).fn_mcxt;
+                extra = pg_sys::MemoryContextAlloc(ctx, std::mem::size_of::<Cache>()) as *mut Cache;
+                extra.write(Cache(Vec::with_capacity(SLOTS)));
+                let cb = pg_sys::MemoryContextAlloc(
+                    ctx,
+                    std::mem::size_of::<pg_sys::MemoryContextCallback>(),
+                ) as *mut pg_sys::MemoryContextCallback;
+                (*cb).func = Some(drop_cache);
+                (*cb).arg = extra as *mut std::ffi::c_void;
+                pg_sys::MemoryContextRegisterResetCallback(ctx, cb);
+                (*flinfo).fn_extra = extra as *mut std::ffi::c_void;
+            }
+            let cache = &mut (*extra).0;
+            if let Some(k) = cache.iter().position(|(i, _)| *i == id) {
+                if k > 0 {
+                    let hit = cache.remove(k);
+                    cache.insert(0, hit);
+                }
+                return cache[0].1.clone();
+            }
+            let model = Arc::new(MlModel::from_bytes(&datum_bytes(d)).or_raise());
+            cache.truncate(SLOTS - 1);
+            cache.insert(0, (id, model.clone()));
+            model
+        }
+    }
+}
+
+impl BinaryForm for ml_model {
+    fn encode(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.bytes());
+    }
+    fn decode(bytes: &[u8]) -> Result<Self, ClvError> {
+        Ok(ml_model(Repr::Owned(Arc::new(MlModel::from_bytes(bytes)?))))
+    }
+}
+
+impl pgrx::datum::IntoDatum for ml_model {
+    fn into_datum(self) -> Option<pg_sys::Datum> {
+        match self.0 {
+            Repr::Datum(d) => Some(d),
+            Repr::Owned(m) => Some(
+                pgrx::rust_byte_slice_to_bytea(&m.to_bytes())
+                    .into_pg()
+                    .into(),
+            ),
+        }
+    }
+    fn type_oid() -> pg_sys::Oid {
+        pgrx::wrappers::rust_regtypein::<Self>()
+    }
+}
+
+unsafe impl pgrx::callconv::BoxRet for ml_model {
+    unsafe fn box_into<'fcx>(
+        self,
+        fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
+    ) -> pgrx::datum::Datum<'fcx> {
+        match pgrx::datum::IntoDatum::into_datum(self) {
+            None => fcinfo.return_null(),
+            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
+        }
+    }
+}
+
+impl pgrx::datum::FromDatum for ml_model {
+    unsafe fn from_polymorphic_datum(
+        datum: pg_sys::Datum,
+        is_null: bool,
+        _typoid: pg_sys::Oid,
+    ) -> Option<Self> {
+        (!is_null).then_some(ml_model(Repr::Datum(datum)))
+    }
+}
+
+unsafe impl pgrx::datum::UnboxDatum for ml_model {
+    type As<'dat>
+        = Self
+    where
+        Self: 'dat;
+    unsafe fn unbox<'dat>(datum: pgrx::datum::Datum<'dat>) -> Self::As<'dat>
+    where
+        Self: 'dat,
+    {
+        ml_model(Repr::Datum(datum.sans_lifetime()))
+    }
+}
+
+unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for ml_model {
+    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
+        let index = arg.index();
+        unsafe {
+            arg.unbox_arg_using_from_datum()
+                .unwrap_or_else(|| panic!("argument {index} must not be null"))
+        }
+    }
+}
+
+impl InOutFuncs for ml_model {
+    fn input(input: &CStr) -> Self {
+        match MlModel::from_json(input.to_bytes()) {
+            Ok(m) => ml_model(Repr::Owned(Arc::new(m))),
+            Err(e) => raise_code(
+                PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
+                e.to_string(),
+            ),
+        }
+    }
+    fn output(&self, buffer: &mut StringInfo) {
+        buffer.push_str(&self.decoded().to_json());
+    }
+}
+
+fn invalid(msg: impl Into<String>) -> ! {
+    raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, msg)
+}
+
+fn too_large(e: TooLarge) -> ! {
+    raise_code(PgSqlErrorCode::ERRCODE_PROGRAM_LIMIT_EXCEEDED, e.0)
+}
+
+/// Rows plus the aggregate's settings, which must be the same on every row.
+#[derive(Clone)]
+struct FitState {
+    task: Task,
+    method_text: String,
+    options_text: String,
+    method: Method,
+    options: Options,
+    explicit: Vec<String>,
+    rows: TrainingRows,
+}
+
+fn fit_state(state: &Internal) -> Option<&FitState> {
+    unsafe { state.get::<FitState>() }
+}
+
+/// The options argument (jsonb) as text, read straight from the datum: converting it to a
+/// serde value on every row would cost more than the row itself.
+unsafe fn options_text(fcinfo: pg_sys::FunctionCallInfo, index: usize) -> String {
+    unsafe {
+        let nargs = (*fcinfo).nargs as usize;
+        if index >= nargs {
+            return "{}".into();
+        }
+        let arg = *(*fcinfo).args.as_ptr().add(index);
+        if arg.isnull {
+            raise_code(
+                PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                "options must not be NULL (use '{}' for the defaults)",
+            )
+        }
+        let cstr = pg_sys::OidOutputFunctionCall(pg_sys::Oid::from(pg_sys::F_JSONB_OUT), arg.value);
+        CStr::from_ptr(cstr).to_string_lossy().into_owned()
+    }
+}
+
+fn settings(task: Task, method: &str, options: &str) -> (Method, Options, Vec<String>) {
+    let m = Method::parse(task, method).or_raise();
+    let v: serde_json::Value = serde_json::from_str(options)
+        .unwrap_or_else(|e| invalid(format!("options are not valid JSON: {e}")));
+    let explicit = v
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default();
+    (m, parse_options(m, &v).or_raise(), explicit)
+}
+
+fn add_row(
+    mut state: Internal,
+    fcinfo: pg_sys::FunctionCallInfo,
+    task: Task,
+    features: Option<Vec<Option<f64>>>,
+    label: Option<f64>,
+    method: Option<&str>,
+) -> Internal {
+    let Some(method) = method else {
+        raise_code(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            "method must not be NULL",
+        )
+    };
+    let options = unsafe { options_text(fcinfo, 4) };
+    let s = state_mut(&mut state, fcinfo, || {
+        let (m, o, explicit) = settings(task, method, &options);
+        FitState {
+            task,
+            method_text: method.to_owned(),
+            options_text: options.clone(),
+            method: m,
+            options: o,
+            explicit,
+            rows: TrainingRows::default(),
+        }
+    });
+    if s.method_text != method || s.options_text != options {
+        invalid("method and options must be the same on every row");
+    }
+    // Rows with a NULL label or a NULL feature vector or element are skipped.
+    if let (Some(x), Some(y)) = (
+        features.and_then(|f| f.into_iter().collect::<Option<Vec<f64>>>()),
+        label,
+    ) {
+        if let Err(e) = s.rows.push(&x, y).or_raise() {
+            too_large(e)
+        }
+    }
+    state
+}
+
+#[pg_extern(immutable, parallel_safe, name = "ml_regression_fit_trans")]
+fn ml_regression_fit_trans(
+    state: Internal,
+    features: Option<Vec<Option<f64>>>,
+    label: Option<f64>,
+    method: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    add_row(state, fcinfo, Task::Regression, features, label, method)
+}
+
+#[pg_extern(immutable, parallel_safe, name = "ml_classifier_fit_trans")]
+fn ml_classifier_fit_trans(
+    state: Internal,
+    features: Option<Vec<Option<f64>>>,
+    label: Option<bool>,
+    method: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let y = label.map(|b| f64::from(u8::from(b)));
+    add_row(state, fcinfo, Task::Classification, features, y, method)
+}
+
+#[pg_extern(immutable, parallel_safe)]
+fn ml_fit_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
+    match (fit_state(&a).is_some(), fit_state(&b)) {
+        (_, None) => a,
+        (false, Some(b)) => new_state(fcinfo, b.clone()),
+        (true, Some(b)) => {
+            let s = unsafe { a.get_mut::<FitState>() }.expect("checked");
+            if s.method_text != b.method_text || s.options_text != b.options_text {
+                invalid("method and options must be the same on every row");
+            }
+            if let Err(e) = s.rows.merge(&b.rows).or_raise() {
+                too_large(e)
+            }
+            a
+        }
+    }
+}
+
+// Layout: version u8 = 1, task u8, method text and options text (u64 length + UTF-8 each), rows.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn ml_fit_serialize(state: Internal) -> Vec<u8> {
+    let Some(s) = fit_state(&state) else {
+        return vec![];
+    };
+    let mut out = vec![1u8, (s.task == Task::Classification) as u8];
+    for t in [&s.method_text, &s.options_text] {
+        out.extend_from_slice(&(t.len() as u64).to_le_bytes());
+        out.extend_from_slice(t.as_bytes());
+    }
+    out.extend_from_slice(&s.rows.encode());
+    out
+}
+
+#[pg_extern(immutable, strict, parallel_safe)]
+fn ml_fit_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
+    let corrupt = || -> ! {
+        raise_code(
+            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+            "corrupt ML training state",
+        )
+    };
+    if bytes.len() < 2 || bytes[0] != 1 {
+        corrupt();
+    }
+    let task = if bytes[1] == 1 {
+        Task::Classification
+    } else {
+        Task::Regression
+    };
+    let mut at = 2;
+    let mut text = || -> String {
+        let len = bytes
+            .get(at..at + 8)
+            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+            .unwrap_or_else(|| corrupt());
+        let s = bytes
+            .get(at + 8..(at + 8).saturating_add(len))
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .unwrap_or_else(|| corrupt());
+        at += 8 + len;
+        s.to_owned()
+    };
+    let (method_text, options_text) = (text(), text());
+    let rows = TrainingRows::decode(&bytes[at..]).or_raise();
+    let (method, options, explicit) = settings(task, &method_text, &options_text);
+    new_transient_state(FitState {
+        task,
+        method_text,
+        options_text,
+        method,
+        options,
+        explicit,
+        rows,
+    })
+}
+
+/// NULL for no rows.
+#[pg_extern(immutable, parallel_safe)]
+fn ml_fit_final(state: Internal) -> Option<ml_model> {
+    let s = fit_state(&state)?;
+    if s.rows.n() == 0 {
+        return None;
+    }
+    if let Some(k) = s.options.sample_rows.filter(|&k| k < s.rows.n()) {
+        notice!(
+            "clv_ext: training on a seeded sample of {k} of {} rows (option \"sample_rows\")",
+            s.rows.n()
+        );
+    }
+    let (task, method, options, explicit, rows) = (
+        s.task,
+        s.method,
+        s.options.clone(),
+        s.explicit.clone(),
+        s.rows.clone(),
+    );
+    let model =
+        clv_ml::runner::run(move || clv_ml::model::train(task, method, &options, &explicit, &rows))
+            .or_raise();
+    Some(ml_model(Repr::Owned(Arc::new(model))))
+}
+
+extension_sql!(
+    r#"
+CREATE CAST (ml_model AS jsonb) WITH INOUT;
+
+CREATE AGGREGATE ml_regression_fit(features double precision[], label double precision, method text) (
+    sfunc = ml_regression_fit_trans, stype = internal, finalfunc = ml_fit_final,
+    combinefunc = ml_fit_combine, serialfunc = ml_fit_serialize, deserialfunc = ml_fit_deserialize,
+    parallel = safe
+);
+CREATE AGGREGATE ml_regression_fit(features double precision[], label double precision, method text, options jsonb) (
+    sfunc = ml_regression_fit_trans, stype = internal, finalfunc = ml_fit_final,
+    combinefunc = ml_fit_combine, serialfunc = ml_fit_serialize, deserialfunc = ml_fit_deserialize,
+    parallel = safe
+);
+CREATE AGGREGATE ml_classifier_fit(features double precision[], label boolean, method text) (
+    sfunc = ml_classifier_fit_trans, stype = internal, finalfunc = ml_fit_final,
+    combinefunc = ml_fit_combine, serialfunc = ml_fit_serialize, deserialfunc = ml_fit_deserialize,
+    parallel = safe
+);
+CREATE AGGREGATE ml_classifier_fit(features double precision[], label boolean, method text, options jsonb) (
+    sfunc = ml_classifier_fit_trans, stype = internal, finalfunc = ml_fit_final,
+    combinefunc = ml_fit_combine, serialfunc = ml_fit_serialize, deserialfunc = ml_fit_deserialize,
+    parallel = safe
+);
+"#,
+    name = "ml_fit_aggregates",
+    requires = [
+        ml_model,
+        ml_regression_fit_trans,
+        ml_regression_fit_trans_o,
+        ml_classifier_fit_trans,
+        ml_classifier_fit_trans_o,
+        ml_fit_combine,
+        ml_fit_serialize,
+        ml_fit_deserialize,
+        ml_fit_final
+    ]
+);
+
+/// The 4-argument transition functions: same as the 3-argument ones, the options read from the
+/// fifth argument by `options_text`.
+#[pg_extern(
+    immutable,
+    parallel_safe,
+    name = "ml_regression_fit_trans",
+    sql = "CREATE FUNCTION ml_regression_fit_trans(internal, double precision[], double precision, text, jsonb) RETURNS internal IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'ml_regression_fit_trans_o_wrapper';"
+)]
+fn ml_regression_fit_trans_o(
+    state: Internal,
+    features: Option<Vec<Option<f64>>>,
+    label: Option<f64>,
+    method: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    add_row(state, fcinfo, Task::Regression, features, label, method)
+}
+
+#[pg_extern(
+    immutable,
+    parallel_safe,
+    name = "ml_classifier_fit_trans",
+    sql = "CREATE FUNCTION ml_classifier_fit_trans(internal, double precision[], boolean, text, jsonb) RETURNS internal IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'ml_classifier_fit_trans_o_wrapper';"
+)]
+fn ml_classifier_fit_trans_o(
+    state: Internal,
+    features: Option<Vec<Option<f64>>>,
+    label: Option<bool>,
+    method: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Internal {
+    let y = label.map(|b| f64::from(u8::from(b)));
+    add_row(state, fcinfo, Task::Classification, features, y, method)
+}
+
+fn row(features: Vec<Option<f64>>) -> Option<Vec<f64>> {
+    features.into_iter().collect()
+}
+
+/// The model's prediction for one feature vector: the expected label (regression, e.g. holdout
+/// spend in currency) or P(label = true) (classifiers). NULL when an element is NULL; 22023 for
+/// a vector of the wrong length or with NaN or infinity; 22003 when the prediction overflows.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn ml_predict(
+    model: ml_model,
+    features: Vec<Option<f64>>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Option<f64> {
+    let x = row(features)?;
+    Some(model.cached(fcinfo).predict(&x).or_raise())
+}
+
+/// P(label = true) of a classifier; 22023 for a regression model.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn ml_predict_probability(
+    model: ml_model,
+    features: Vec<Option<f64>>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Option<f64> {
+    let m = model.cached(fcinfo);
+    if m.task != Task::Classification {
+        invalid("ml_predict_probability needs a classifier (a model from ml_classifier_fit); use ml_predict for regression models");
+    }
+    let x = row(features)?;
+    Some(m.predict(&x).or_raise())
+}
+
+/// Everything about a model except the learner itself: task, method, feature names, resolved
+/// hyperparameters, training rows and metrics, tuning grid, importances, coefficients.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn ml_model_summary(model: ml_model) -> JsonB {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&model.decoded().to_json()).expect("model JSON");
+    if let Some(o) = v.as_object_mut() {
+        o.remove("learner");
+    }
+    JsonB(v)
+}
+
+/// Permutation importance of each feature, largest first.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn ml_feature_importance(
+    model: ml_model,
+) -> TableIterator<
+    'static,
+    (
+        name!(feature, String),
+        name!(importance, f64),
+        name!(rank, i32),
+    ),
+> {
+    let m = model.decoded();
+    let mut rows: Vec<(String, f64)> = m
+        .feature_importance
+        .iter()
+        .map(|i| (i.feature.clone(), i.importance))
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    TableIterator::new(
+        rows.into_iter()
+            .enumerate()
+            .map(|(k, (f, i))| (f, i, k as i32 + 1)),
+    )
+}
+
+/// Intercept and coefficients (linear: original units; Tweedie and logistic: per standard
+/// deviation of the feature, on the link scale) with standard errors; no rows for tree models.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn ml_coefficients(
+    model: ml_model,
+) -> TableIterator<
+    'static,
+    (
+        name!(term, String),
+        name!(coefficient, f64),
+        name!(standard_error, Option<f64>),
+    ),
+> {
+    let m = model.decoded();
+    TableIterator::new(
+        m.coefficients
+            .iter()
+            .map(|c| (c.term.clone(), c.coefficient, c.standard_error))
+            .collect::<Vec<_>>(),
+    )
+}
