@@ -68,7 +68,9 @@ CREATE FUNCTION clv_pipeline(
     target_schema name DEFAULT 'clv',
     clusters integer DEFAULT 4,
     seed bigint DEFAULT 1,
-    penalizer double precision DEFAULT 0
+    penalizer double precision DEFAULT 0,
+    clv_method text DEFAULT 'btyd',
+    churn_method text DEFAULT NULL
 ) RETURNS TABLE (run_id bigint, customers bigint, total_clv double precision, seconds double precision)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -87,8 +89,27 @@ DECLARE
     new_run bigint;
     t0 timestamptz;
     n bigint;
+    -- ML: trained on the last horizon before observation_end (features as of its start, labels
+    -- in it), validated on the customers outside clv_in_training_set, applied to the features as
+    -- of observation_end.
+    ml_start date;
+    ml_sql text;
+    feature_args text;
+    clv_expr text;
+    ml_on boolean;
 BEGIN
     model := lower(model);
+    clv_method := lower(clv_method);
+    churn_method := lower(churn_method);
+    IF clv_method IS NULL OR clv_method NOT IN ('btyd', 'linear', 'tweedie', 'decision_tree', 'random_forest', 'gradient_boosting') THEN
+        RAISE EXCEPTION 'unknown clv_method "%"; accepted are ''btyd'', ''linear'', ''tweedie'', ''decision_tree'', ''random_forest'', ''gradient_boosting''', clv_method
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF churn_method IS NOT NULL AND churn_method NOT IN ('logistic', 'decision_tree', 'random_forest', 'gradient_boosting') THEN
+        RAISE EXCEPTION 'unknown churn_method "%"; accepted are ''logistic'', ''decision_tree'', ''random_forest'', ''gradient_boosting'' (or NULL for none)', churn_method
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    ml_on := clv_method <> 'btyd' OR churn_method IS NOT NULL;
     IF model NOT IN ('bgnbd', 'pareto_nbd') THEN
         RAISE EXCEPTION 'unknown model "%"; accepted models are ''bgnbd'', ''pareto_nbd''', model USING ERRCODE = 'invalid_parameter_value';
     END IF;
@@ -124,11 +145,21 @@ BEGIN
         clusters kmeans_model,
         horizon_months integer NOT NULL,
         discount_rate double precision NOT NULL,
-        penalizer double precision NOT NULL DEFAULT 0)$f$, s);
+        penalizer double precision NOT NULL DEFAULT 0,
+        clv_method text NOT NULL DEFAULT 'btyd',
+        clv_model ml_model,
+        churn_model ml_model,
+        ml_validation jsonb)$f$, s);
     ELSIF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(s || '.clv_models')
                       AND attname = 'penalizer' AND NOT attisdropped) THEN
         -- A schema written by clv_ext 0.2.0.
         EXECUTE format('ALTER TABLE %s.clv_models ADD COLUMN penalizer double precision NOT NULL DEFAULT 0', s);
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(s || '.clv_models')
+                   AND attname = 'clv_method' AND NOT attisdropped) THEN
+        -- A schema written by clv_ext 0.3.0 or earlier.
+        EXECUTE format($f$ALTER TABLE %s.clv_models ADD COLUMN clv_method text NOT NULL DEFAULT 'btyd',
+                          ADD COLUMN clv_model ml_model, ADD COLUMN churn_model ml_model, ADD COLUMN ml_validation jsonb$f$, s);
     END IF;
     IF to_regclass(s || '.clv_tier_history') IS NULL THEN
         EXECUTE format('CREATE TABLE %s.clv_tier_history (run_id bigint NOT NULL, customer_id %s NOT NULL, tier text, '
@@ -148,6 +179,18 @@ BEGIN
     EXECUTE format('SELECT count(*) FROM %s.clv_rfm', s) INTO n;
     IF n = 0 THEN
         RAISE EXCEPTION 'no customer has a transaction up to %', observation_end USING ERRCODE = 'no_data_found';
+    END IF;
+
+    -- Features as of observation_end for every customer (read by the ML scoring; empty otherwise).
+    feature_args := format('%I::date, %I::double precision', time_column, amount_column);
+    IF to_regclass(s || '.clv_features') IS NULL THEN
+        EXECUTE format('CREATE TABLE %s.clv_features (customer_id %s PRIMARY KEY, features double precision[])', s, id_type);
+    END IF;
+    EXECUTE format('TRUNCATE %s.clv_features', s);
+    IF ml_on THEN
+        EXECUTE format('INSERT INTO %1$s.clv_features SELECT * FROM (SELECT %2$I, customer_features(%3$s, %4$L::date) AS f FROM %5$s '
+                       'WHERE %2$I IS NOT NULL GROUP BY %2$I) q WHERE f IS NOT NULL',
+                       s, customer_column, feature_args, observation_end, source);
     END IF;
 
     RAISE NOTICE 'clv_pipeline: stage 3/6: fitting % and Gamma-Gamma on % customers', model, n;
@@ -174,13 +217,38 @@ BEGIN
         END;
     END LOOP;
 
+    IF ml_on THEN
+        ml_start := (observation_end - make_interval(months => horizon_months))::date;
+        RAISE NOTICE 'clv_pipeline: stage 3/6: ML (clv %, churn %) trained on features as of % and labels up to %',
+            clv_method, coalesce(churn_method, 'none'), ml_start, observation_end;
+        ml_sql := clv_ml_dataset_query(source, customer_column, time_column, amount_column, ml_start, observation_end, seed);
+        EXECUTE format($f$
+            WITH d AS MATERIALIZED (%2$s),
+            fitted AS (SELECT CASE WHEN %3$L <> 'btyd' THEN ml_regression_fit(features, holdout_spend, %3$L, %5$L::jsonb) END AS c,
+                              CASE WHEN %4$L IS NOT NULL THEN ml_classifier_fit(features, churned, coalesce(%4$L, 'logistic'), '{}'::jsonb || %5$L::jsonb - 'alpha') END AS k
+                       FROM d WHERE in_training)
+            UPDATE %1$s.clv_models m SET clv_method = %3$L, clv_model = fitted.c, churn_model = fitted.k,
+                ml_validation = jsonb_build_object(
+                    'trained_on', jsonb_build_object('features_as_of', %6$L::date, 'labels_until', %7$L::date),
+                    'clv', (SELECT regression_metrics(ml_predict(fitted.c, d.features), d.holdout_spend) FROM d WHERE NOT d.in_training),
+                    'churn', (SELECT classification_metrics(ml_predict_probability(fitted.k, d.features), d.churned) FROM d WHERE NOT d.in_training))
+            FROM fitted WHERE m.run_id = %8$s$f$,
+            s, ml_sql, clv_method, churn_method,
+            jsonb_build_object('feature_names', to_jsonb(customer_feature_names())) || CASE WHEN clv_method = 'linear' THEN '{"alpha": 1.0}'::jsonb ELSE '{}'::jsonb END,
+            ml_start, observation_end, new_run);
+    END IF;
+
+    -- The CLV of a customer row r (clv_rfm) with its features f (clv_features) under model row m:
+    -- BTYD's discounted CLV, or the ML model's predicted spend over the horizon (undiscounted).
+    clv_expr := $e$CASE WHEN m.clv_method = 'btyd' THEN
+                   coalesce(clv(m.bgnbd, m.spend, r.frequency, r.recency, r.tenure, r.monetary_value, m.horizon_months, m.discount_rate, m.unit),
+                            clv(m.pareto_nbd, m.spend, r.frequency, r.recency, r.tenure, r.monetary_value, m.horizon_months, m.discount_rate, m.unit))
+                   ELSE ml_predict(m.clv_model, f.features) END$e$;
+
     RAISE NOTICE 'clv_pipeline: stage 4/6: K-means with % clusters on recency, frequency, monetary value and CLV', clusters;
     EXECUTE format($f$UPDATE %1$s.clv_models m SET clusters = (
-        SELECT kmeans_fit(ARRAY[r.recency, r.frequency, r.monetary_value,
-                   coalesce(clv(m.bgnbd, m.spend, r.frequency, r.recency, r.tenure, r.monetary_value, m.horizon_months, m.discount_rate, m.unit),
-                            clv(m.pareto_nbd, m.spend, r.frequency, r.recency, r.tenure, r.monetary_value, m.horizon_months, m.discount_rate, m.unit))],
-               %2$s, %3$s::bigint)
-        FROM %1$s.clv_rfm r) WHERE m.run_id = %4$s$f$, s, least(clusters, n), seed, new_run);
+        SELECT kmeans_fit(ARRAY[r.recency, r.frequency, r.monetary_value, %5$s], %2$s, %3$s::bigint)
+        FROM %1$s.clv_rfm r LEFT JOIN %1$s.clv_features f USING (customer_id)) WHERE m.run_id = %4$s$f$, s, least(clusters, n), seed, new_run, clv_expr);
     EXECUTE format('UPDATE %s.clv_models SET fit_seconds = extract(epoch FROM clock_timestamp() - %L::timestamptz) WHERE run_id = %s',
                    s, t0, new_run);
 
@@ -195,12 +263,12 @@ BEGIN
                    coalesce(expected_purchases(m.bgnbd, m.horizon_months * clv_periods_per_month(m.unit), r.frequency, r.recency, r.tenure),
                             expected_purchases(m.pareto_nbd, m.horizon_months * clv_periods_per_month(m.unit), r.frequency, r.recency, r.tenure)) AS expected_purchases,
                    expected_spend(m.spend, r.frequency, r.monetary_value) AS expected_spend,
-                   coalesce(clv(m.bgnbd, m.spend, r.frequency, r.recency, r.tenure, r.monetary_value, m.horizon_months, m.discount_rate, m.unit),
-                            clv(m.pareto_nbd, m.spend, r.frequency, r.recency, r.tenure, r.monetary_value, m.horizon_months, m.discount_rate, m.unit)) AS clv,
+                   %2$s AS clv,
+                   ml_predict_probability(m.churn_model, f.features) AS churn_probability,
                    m.clusters
-            FROM %1$s.clv_rfm r CROSS JOIN m)
+            FROM %1$s.clv_rfm r CROSS JOIN m LEFT JOIN %1$s.clv_features f USING (customer_id))
         SELECT customer_id, frequency, recency, tenure, monetary_value, transactions, total_amount, first_purchase, last_purchase,
-               p_alive, expected_purchases, expected_spend, clv,
+               p_alive, expected_purchases, expected_spend, clv, churn_probability,
                clv_segment(clv) OVER () AS tier,
                rfm_segment(rfm_score(tenure - recency, false) OVER (), rfm_score(frequency) OVER (),
                            rfm_score(total_amount) OVER ()) AS rfm_segment,
@@ -208,7 +276,7 @@ BEGIN
                                  percent_rank() OVER (ORDER BY total_amount),
                                  percent_rank() OVER (ORDER BY expected_purchases)) AS named_segment,
                kmeans_assign(clusters, ARRAY[recency, frequency, monetary_value, clv]) AS cluster
-        FROM scored$f$, s);
+        FROM scored$f$, s, clv_expr);
     mv_hash := md5(mv_sql);
     IF to_regclass(s || '.clv_customers') IS NOT NULL
        AND obj_description(to_regclass(s || '.clv_customers'), 'pg_class') = mv_hash THEN
