@@ -16,6 +16,9 @@ log "formatting and lints (cargo fmt --check, cargo clippy --all-targets -- -D w
 log "unit tests of the maths crate (cargo test -p clv-math)"
 (cd "$ROOT" && cargo test -p clv-math --release)
 
+log "unit tests of the ML crate (cargo test -p clv-ml: features, learners, agreement with scikit-learn)"
+(cd "$ROOT" && cargo test -p clv-ml --release)
+
 log "in-backend tests (cargo pgrx test pg$PG_MAJOR)"
 PGRX_TEST_DATA=$(pg_dir "$BUILD/pgrx-test-data")
 (cd "$ROOT" && cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$PGRX_TEST_DATA")

@@ -169,7 +169,7 @@ impl History {
     pub fn labels(&self) -> Option<Labels> {
         let (c, h) = (self.calibration_end?, self.holdout_end?);
         let all = self.purchases();
-        if !all.first().is_some_and(|p| p.0 <= c) {
+        if all.first().is_none_or(|p| p.0 > c) {
             return None;
         }
         let holdout: Vec<&(i32, f64)> = all.iter().filter(|p| p.0 > c && p.0 <= h).collect();

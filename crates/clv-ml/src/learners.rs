@@ -348,9 +348,9 @@ fn column_major(rows: &TrainingRows) -> Vec<f64> {
 fn dependent_feature(rows: &TrainingRows) -> Option<usize> {
     let (means, _) = scaler(rows);
     let mut basis: Vec<Vec<f64>> = Vec::new();
-    for j in 0..rows.d {
+    for (j, mean) in means.iter().enumerate() {
         let mut col: Vec<f64> = (0..rows.n())
-            .map(|i| rows.x[i * rows.d + j] - means[j])
+            .map(|i| rows.x[i * rows.d + j] - mean)
             .collect();
         let norm0 = col.iter().map(|v| v * v).sum::<f64>().sqrt();
         for q in &basis {

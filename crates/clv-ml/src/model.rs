@@ -204,8 +204,8 @@ fn permutation_importance(
                 perm.swap(i, k);
             }
             let mut shuffled = sample.clone();
-            for i in 0..n {
-                shuffled.x[i * sample.d + j] = sample.x[perm[i] * sample.d + j];
+            for (i, &p) in perm.iter().enumerate() {
+                shuffled.x[i * sample.d + j] = sample.x[p * sample.d + j];
             }
             let l = loss(task, &finite_predictions(learner, &shuffled)?, &sample.y)?;
             let l = if task == Task::Regression { l * l } else { l };

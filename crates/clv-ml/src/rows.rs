@@ -182,7 +182,7 @@ impl TrainingRows {
         }
         let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes")) as usize;
         let (d, n) = (u(1), u(9));
-        let total = n.checked_mul(d.checked_add(1).unwrap_or(usize::MAX));
+        let total = n.checked_mul(d.saturating_add(1));
         if d > MAX_FEATURES
             || total
                 .and_then(|t| t.checked_mul(8))
