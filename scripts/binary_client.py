@@ -58,6 +58,8 @@ VALUES = {
                           "(SELECT gamma_gamma_fit(frequency, monetary_value) %s WHERE frequency > 0)" % SIM],
     "kmeans_model": ["(SELECT kmeans_fit(ARRAY[x, x * 2]::float8[], 2) FROM generate_series(1, 10) x)",
                      "(SELECT kmeans_fit(ARRAY[x % 7, x % 3]::float8[], 3, 7) FROM generate_series(1, 200) x)"],
+    "ml_model": ["(SELECT ml_regression_fit(ARRAY[x, x % 7]::float8[], x * 2.0 + x % 7, 'linear') FROM generate_series(1, 50) x)",
+                 "(SELECT ml_classifier_fit(ARRAY[x, x % 7]::float8[], x % 3 = 0, 'gradient_boosting', '{\"n_trees\": 5}') FROM generate_series(1, 50) x)"],
 }
 # A function of the type, %s being the value: the same result from the binary parameter.
 USE = {
@@ -68,6 +70,7 @@ USE = {
     "bgbb_model": "SELECT p_alive(%s, 2, 4, 6), expected_purchases(%s, 10, 2, 4, 6)",
     "gamma_gamma_model": "SELECT expected_spend(%s, 2, 22.35)",
     "kmeans_model": "SELECT kmeans_assign(%s, '{1,2}'::float8[])",
+    "ml_model": "SELECT ml_predict(%s, '{1,2}'::float8[])",
 }
 
 

@@ -756,6 +756,7 @@ class Fuzzer:
             "bgbb_model": "SELECT bgbb_fit(x, tx, n, 1, 0.001)::text " + bgbb,
             "gamma_gamma_model": "SELECT gamma_gamma_fit(frequency, monetary_value)::text " + sim + " WHERE frequency > 0",
             "kmeans_model": None,
+            "ml_model": "SELECT ml_regression_fit(ARRAY[x, x % 7]::float8[], x % 5, 'decision_tree')::text FROM generate_series(1, 60) x",
         }
         for tname, q in fits.items():
             if tname not in self.ext_types:
