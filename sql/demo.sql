@@ -107,3 +107,9 @@ SELECT frequency_cal, customers, round(mean_predicted::numeric, 3) AS mean_predi
 FROM clv_calibration_vs_holdout('clv_demo.transactions', 'customer_id', 'ts', 'amount', '2024-09-30', '2024-12-29');
 SELECT metric, round(value::numeric, 4) AS value
 FROM clv_holdout_metrics('clv_demo.transactions', 'customer_id', 'ts', 'amount', '2024-09-30', '2024-12-29');
+\echo
+\echo 'ML or BTYD? BG/NBD + Gamma-Gamma against the supervised models on the same held-out customers (docs/ml.md):'
+SELECT model, target, round(rmse::numeric, 2) AS rmse, round(r2::numeric, 3) AS r2, round(normalized_gini::numeric, 3) AS gini,
+       round(top_20_capture::numeric, 3) AS top_20_capture, round(auc::numeric, 3) AS auc, round(log_loss::numeric, 3) AS log_loss,
+       round(fit_seconds::numeric, 3) AS fit_seconds
+FROM clv_ml_comparison('clv_demo.transactions', 'customer_id', 'ts', 'amount', '2024-09-30', '2024-12-29', tune => false);
