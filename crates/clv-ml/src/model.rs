@@ -294,12 +294,6 @@ impl std::fmt::Debug for MlModel {
     }
 }
 
-fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xCBF2_9CE4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01B3)
-    })
-}
-
 impl MlModel {
     pub fn n_features(&self) -> usize {
         self.feature_names.len()
@@ -344,7 +338,7 @@ impl MlModel {
         let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
         out.push(1u8);
         out.extend_from_slice(&[0u8; 7]);
-        out.extend_from_slice(&fnv1a64(&payload).to_le_bytes());
+        out.extend_from_slice(&clv_math::segment::validation::fnv1a64(&payload).to_le_bytes());
         out.extend_from_slice(&payload);
         out
     }
