@@ -8,7 +8,8 @@
 //!
 //! Scoring decodes a model once per call site: `fn_extra` keeps the decoded model with the 16-byte
 //! header identity of its stored bytes; each row reads only that header (a slice of the toasted
-//! value, not the whole model) to see whether its model is the cached one.
+//! value, not the whole model) to see whether its model is the cached one, and not even that when
+//! the row brings the same TOAST pointer as the row before.
 
 use crate::agg_state::{new_state, new_transient_state, state_mut};
 use crate::binary_type::BinaryForm;
@@ -78,25 +79,22 @@ impl ml_model {
         // The last few models of this call site, most recent first: a join of customers with a
         // table of models alternates between them row by row.
         const SLOTS: usize = 8;
-        struct Cache(Vec<([u8; HEADER_LEN], Arc<MlModel>)>);
+        /// The models, and the TOAST pointer last seen with the header it led to.
+        struct Cache(
+            Vec<([u8; HEADER_LEN], Arc<MlModel>)>,
+            Option<([u8; TOAST_POINTER_LEN], [u8; HEADER_LEN])>,
+        );
         #[pg_guard]
         unsafe extern "C-unwind" fn drop_cache(arg: *mut std::ffi::c_void) {
             unsafe { std::ptr::drop_in_place(arg as *mut Cache) }
         }
         unsafe {
-            let header = pg_sys::pg_detoast_datum_slice(d.cast_mut_ptr(), 0, HEADER_LEN as i32);
-            let id = MlModel::header_id(pgrx::varlena::varlena_to_byte_slice(header))
-                .unwrap_or_else(|| {
-                    raise(ClvError::Corrupt(
-                        "not a stored ml_model (unknown header)".into(),
-                    ))
-                });
             let flinfo = (*fcinfo).flinfo;
             let mut extra = (*flinfo).fn_extra as *mut Cache;
             if extra.is_null() {
                 let ctx = (*flinfo).fn_mcxt;
                 extra = pg_sys::MemoryContextAlloc(ctx, std::mem::size_of::<Cache>()) as *mut Cache;
-                extra.write(Cache(Vec::with_capacity(SLOTS)));
+                extra.write(Cache(Vec::with_capacity(SLOTS), None));
                 let cb = pg_sys::MemoryContextAlloc(
                     ctx,
                     std::mem::size_of::<pg_sys::MemoryContextCallback>(),
@@ -106,6 +104,28 @@ impl ml_model {
                 pg_sys::MemoryContextRegisterResetCallback(ctx, cb);
                 (*flinfo).fn_extra = extra as *mut std::ffi::c_void;
             }
+            // A model stored out of line arrives as the same TOAST pointer on every row (a
+            // join with a models table, a subquery): a pointer names one immutable value, so
+            // it stands for the header without fetching the first chunk through the TOAST
+            // index again (that fetch cost more than a gradient-boosting prediction).
+            let pointer = toast_pointer(d);
+            let id = match (pointer, (*extra).1) {
+                (Some(p), Some((q, id))) if p == q => id,
+                _ => {
+                    let header =
+                        pg_sys::pg_detoast_datum_slice(d.cast_mut_ptr(), 0, HEADER_LEN as i32);
+                    let id = MlModel::header_id(pgrx::varlena::varlena_to_byte_slice(header))
+                        .unwrap_or_else(|| {
+                            raise(ClvError::Corrupt(
+                                "not a stored ml_model (unknown header)".into(),
+                            ))
+                        });
+                    if let Some(p) = pointer {
+                        (*extra).1 = Some((p, id));
+                    }
+                    id
+                }
+            };
             let cache = &mut (*extra).0;
             if let Some(k) = cache.iter().position(|(i, _)| *i == id) {
                 if k > 0 {
@@ -119,6 +139,26 @@ impl ml_model {
             cache.insert(0, (id, model.clone()));
             model
         }
+    }
+}
+
+/// `varatt_external`: raw size, external size and method, value OID, TOAST relation OID.
+const TOAST_POINTER_LEN: usize = 16;
+
+/// The bytes of an on-disk TOAST pointer, which identify the stored value; None for any other
+/// datum (inline, compressed inline, in memory).
+unsafe fn toast_pointer(d: pg_sys::Datum) -> Option<[u8; TOAST_POINTER_LEN]> {
+    unsafe {
+        let v = d.cast_mut_ptr::<pg_sys::varlena>();
+        if !pgrx::varlena::varatt_is_1b_e(v)
+            || pgrx::varlena::vartag_external(v) as u32 != pg_sys::vartag_external::VARTAG_ONDISK
+        {
+            return None;
+        }
+        let data = pgrx::varlena::vardata_1b_e(v) as *const u8;
+        Some(std::ptr::read_unaligned(
+            data as *const [u8; TOAST_POINTER_LEN],
+        ))
     }
 }
 
@@ -221,6 +261,9 @@ struct FitState {
     task: Task,
     method_text: String,
     options_text: String,
+    /// The options' jsonb bytes as first seen (empty for no options argument, and in a state
+    /// deserialized for combining, which gets no more rows).
+    options_raw: Vec<u8>,
     method: Method,
     options: Options,
     explicit: Vec<String>,
@@ -231,13 +274,14 @@ fn fit_state(state: &Internal) -> Option<&FitState> {
     unsafe { state.get::<FitState>() }
 }
 
-/// The options argument (jsonb) as text, read straight from the datum: converting it to a
-/// serde value on every row would cost more than the row itself.
-unsafe fn options_text(fcinfo: pg_sys::FunctionCallInfo, index: usize) -> String {
+/// The options argument (jsonb) as its stored bytes, or None when the call has no options
+/// argument. jsonb's binary form is canonical (sorted, deduplicated keys), so equal bytes are
+/// equal options; comparing them costs far less per row than printing the value.
+unsafe fn options_raw(fcinfo: pg_sys::FunctionCallInfo, index: usize) -> Option<&'static [u8]> {
     unsafe {
         let nargs = (*fcinfo).nargs as usize;
         if index >= nargs {
-            return "{}".into();
+            return None;
         }
         let arg = *(*fcinfo).args.as_ptr().add(index);
         if arg.isnull {
@@ -246,6 +290,20 @@ unsafe fn options_text(fcinfo: pg_sys::FunctionCallInfo, index: usize) -> String
                 "options must not be NULL (use '{}' for the defaults)",
             )
         }
+        // Detoasted into the per-row memory context, which outlives this call's use of it.
+        let v = pg_sys::pg_detoast_datum_packed(arg.value.cast_mut_ptr());
+        Some(pgrx::varlena::varlena_to_byte_slice(v))
+    }
+}
+
+/// The options argument as text (once per aggregate state: jsonb_out on every row would cost more
+/// than the row itself).
+unsafe fn options_text(fcinfo: pg_sys::FunctionCallInfo, index: usize) -> String {
+    unsafe {
+        if options_raw(fcinfo, index).is_none() {
+            return "{}".into();
+        }
+        let arg = *(*fcinfo).args.as_ptr().add(index);
         let cstr = pg_sys::OidOutputFunctionCall(pg_sys::Oid::from(pg_sys::F_JSONB_OUT), arg.value);
         CStr::from_ptr(cstr).to_string_lossy().into_owned()
     }
@@ -276,20 +334,22 @@ fn add_row(
             "method must not be NULL",
         )
     };
-    let options = unsafe { options_text(fcinfo, 4) };
+    let raw = unsafe { options_raw(fcinfo, 4) }.unwrap_or_default();
     let s = state_mut(&mut state, fcinfo, || {
+        let options = unsafe { options_text(fcinfo, 4) };
         let (m, o, explicit) = settings(task, method, &options);
         FitState {
             task,
             method_text: method.to_owned(),
-            options_text: options.clone(),
+            options_text: options,
+            options_raw: raw.to_vec(),
             method: m,
             options: o,
             explicit,
             rows: TrainingRows::default(),
         }
     });
-    if s.method_text != method || s.options_text != options {
+    if s.method_text != method || s.options_raw != raw {
         invalid("method and options must be the same on every row");
     }
     // Rows with a NULL label or a NULL feature vector or element are skipped.
@@ -396,6 +456,7 @@ fn ml_fit_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
         task,
         method_text,
         options_text,
+        options_raw: Vec::new(),
         method,
         options,
         explicit,

@@ -451,7 +451,14 @@ impl Learner {
                 forest.predict(&m).expect("forest predicts")[0]
             }
             Learner::Boosting { logit, booster } => {
-                let raw = booster.predict(&Matrix::new(x, 1, x.len()), false)[0];
+                // forust's `predict` allocates a matrix index and a vector per tree for one row;
+                // this is its own per-row walk and summation order (base score, then each tree in
+                // turn), without allocating, so the value is the same bit for bit.
+                let trees =
+                    &booster.trees[..booster.prediction_iteration.unwrap_or(booster.trees.len())];
+                let raw = trees.iter().fold(booster.base_score, |p, t| {
+                    p + t.predict_row_from_row_slice(x, &booster.missing)
+                });
                 if *logit {
                     sigmoid(raw)
                 } else {
