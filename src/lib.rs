@@ -21,6 +21,7 @@ mod model_fit;
 mod models;
 mod named_segments;
 mod pipeline;
+mod purchase_distribution;
 mod rfm_aggregate;
 mod rfm_scores;
 mod rfm_summary;

@@ -325,6 +325,27 @@ impl PurchaseModel for BgBbParams {
     fn expected_purchases_new(&self, t: f64) -> Result<f64> {
         BgBbParams::expected_purchases_new(self, t)
     }
+    fn prob_purchases_if_alive(&self, n: u32, t: f64, x: f64, big_t: f64) -> Result<f64> {
+        // Alive at opportunity T after x transactions: p ~ Beta(alpha+x, beta+T-x) and
+        // theta ~ Beta(gamma, delta+T) (FHS 2010 sec. 3), and the next t opportunities are a new
+        // customer's under those parameters.
+        self.validate()?;
+        // Recency does not matter given alive; any recency valid with x checks x and T.
+        check_discrete_history(x, if x == 0.0 { 0.0 } else { big_t }, big_t)?;
+        let BgBbParams {
+            alpha,
+            beta,
+            gamma,
+            delta,
+        } = *self;
+        BgBbParams {
+            alpha: alpha + x,
+            beta: beta + big_t - x,
+            gamma,
+            delta: delta + big_t,
+        }
+        .prob_purchases(n, t)
+    }
     fn conditional_expected_purchases_many(
         &self,
         x: f64,

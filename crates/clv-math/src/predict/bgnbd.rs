@@ -155,6 +155,20 @@ impl PurchaseModel for BgNbdParams {
     fn expected_purchases_new(&self, t: f64) -> Result<f64> {
         BgNbdParams::expected_purchases_new(self, t)
     }
+    fn prob_purchases_if_alive(&self, n: u32, t: f64, x: f64, big_t: f64) -> Result<f64> {
+        // Alive at T: likelihood (1-p)^x lambda^x e^(-lambda T), so lambda ~ Gamma(r+x, alpha+T),
+        // p ~ Beta(a, b+x), and the future is a new customer's under those parameters.
+        self.validate()?;
+        super::check_frequency_and_age(x, big_t)?;
+        let BgNbdParams { r, alpha, a, b } = *self;
+        BgNbdParams {
+            r: r + x,
+            alpha: alpha + big_t,
+            a,
+            b: b + x,
+        }
+        .prob_purchases(n, t)
+    }
     fn conditional_expected_purchases_many(
         &self,
         x: f64,

@@ -8,7 +8,7 @@ use super::{
     PurchaseModel,
 };
 use crate::error::Result;
-use crate::params::{MbgNbdParams, ModelParams};
+use crate::params::{BgNbdParams, MbgNbdParams, ModelParams};
 use crate::special::{ln_beta, ln_hyp2f1};
 
 impl MbgNbdParams {
@@ -129,6 +129,21 @@ impl PurchaseModel for MbgNbdParams {
     }
     fn expected_purchases_new(&self, t: f64) -> Result<f64> {
         MbgNbdParams::expected_purchases_new(self, t)
+    }
+    fn prob_purchases_if_alive(&self, n: u32, t: f64, x: f64, big_t: f64) -> Result<f64> {
+        // Alive at T means x + 1 survived coin flips (one at the first purchase): p ~
+        // Beta(a, b+x+1), lambda ~ Gamma(r+x, alpha+T). From T on a customer drops out only after
+        // purchases, as a BG/NBD customer does, so the future is BG/NBD's new-customer pmf.
+        self.validate()?;
+        super::check_frequency_and_age(x, big_t)?;
+        let MbgNbdParams { r, alpha, a, b } = *self;
+        BgNbdParams {
+            r: r + x,
+            alpha: alpha + big_t,
+            a,
+            b: b + x + 1.0,
+        }
+        .prob_purchases(n, t)
     }
     fn conditional_expected_purchases_many(
         &self,

@@ -26,6 +26,7 @@
 
 pub mod bgbb;
 pub mod bgnbd;
+pub mod distribution;
 pub mod gamma_gamma;
 pub mod mbgnbd;
 pub mod paretonbd;
@@ -53,6 +54,26 @@ pub trait PurchaseModel {
 
     /// E[X(t)] for a customer who made the first purchase at time 0.
     fn expected_purchases_new(&self, t: f64) -> Result<f64>;
+
+    /// P(X(t) = n | alive at T): exactly n purchases in (T, T + t] for a customer with frequency
+    /// `x` and age `big_t` who is alive at T. Given alive, every model's posterior is the prior
+    /// with updated parameters (see [`distribution`]), so this is `prob_purchases` of a new
+    /// customer under those parameters.
+    fn prob_purchases_if_alive(&self, n: u32, t: f64, x: f64, big_t: f64) -> Result<f64>;
+
+    /// P(X(t) = n | x, tx, T): exactly n purchases in (T, T + t] given the history (lifetimes
+    /// `conditional_probability_of_n_purchases_up_to_time` for Pareto/NBD):
+    /// `P(alive) P(X(t) = n | alive) + (1 - P(alive)) [n = 0]`.
+    fn conditional_prob_purchases(
+        &self,
+        n: u32,
+        t: f64,
+        x: f64,
+        tx: f64,
+        big_t: f64,
+    ) -> Result<f64> {
+        distribution::conditional_pmf(self, n, t, x, tx, big_t)
+    }
 
     /// Cumulative conditional expected purchases at each horizon of `horizons` (written to `out`,
     /// same length), for one customer. Models override it to validate once and share the

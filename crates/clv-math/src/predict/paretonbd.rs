@@ -171,6 +171,21 @@ impl PurchaseModel for ParetoNbdParams {
     fn expected_purchases_new(&self, t: f64) -> Result<f64> {
         ParetoNbdParams::expected_purchases_new(self, t)
     }
+    fn prob_purchases_if_alive(&self, n: u32, t: f64, x: f64, big_t: f64) -> Result<f64> {
+        // Alive at T: lambda^x e^(-(lambda+mu) T), so lambda ~ Gamma(r+x, alpha+T) and
+        // mu ~ Gamma(s, beta+T), independent; lifetimes are memoryless, so the future is a new
+        // customer's under those parameters.
+        self.validate()?;
+        super::check_frequency_and_age(x, big_t)?;
+        let ParetoNbdParams { r, alpha, s, beta } = *self;
+        ParetoNbdParams {
+            r: r + x,
+            alpha: alpha + big_t,
+            s,
+            beta: beta + big_t,
+        }
+        .prob_purchases(n, t)
+    }
     fn conditional_expected_purchases_many(
         &self,
         x: f64,
