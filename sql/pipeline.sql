@@ -70,7 +70,8 @@ CREATE FUNCTION clv_pipeline(
     seed bigint DEFAULT 1,
     penalizer double precision DEFAULT 0,
     clv_method text DEFAULT 'btyd',
-    churn_method text DEFAULT NULL
+    churn_method text DEFAULT NULL,
+    discount_column text DEFAULT NULL
 ) RETURNS TABLE (run_id bigint, customers bigint, total_clv double precision, seconds double precision)
 LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
@@ -120,6 +121,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
     id_type := clv_column_type(source, customer_column, NULL, 'customer');
+    IF discount_column IS NOT NULL THEN
+        -- boolean: the purchase used a discount; a number: the discount amount (> 0: it did).
+        PERFORM clv_column_type(source, discount_column,
+            ARRAY['boolean', 'numeric', 'double precision', 'real', 'integer', 'bigint', 'smallint'], 'discount');
+    END IF;
     rfm_sql := clv_rfm_query(source, customer_column, time_column, amount_column, NULL, observation_end, unit);
 
     RAISE NOTICE 'clv_pipeline: stage 1/6: schema %', s;
@@ -191,6 +197,22 @@ BEGIN
         EXECUTE format('INSERT INTO %1$s.clv_features SELECT * FROM (SELECT %2$I, customer_features(%3$s, %4$L::date) AS f FROM %5$s '
                        'WHERE %2$I IS NOT NULL GROUP BY %2$I) q WHERE f IS NOT NULL',
                        s, customer_column, feature_args, observation_end, source);
+    END IF;
+
+    -- Discount share: the share of a customer's transactions up to observation_end (rows of the
+    -- source) made with a discount; feeds the Discount Seekers rule of clv_named_segment.
+    IF to_regclass(s || '.clv_discounts') IS NULL THEN
+        EXECUTE format('CREATE TABLE %s.clv_discounts (customer_id %s PRIMARY KEY, discount_share double precision)', s, id_type);
+    END IF;
+    EXECUTE format('TRUNCATE %s.clv_discounts', s);
+    IF discount_column IS NOT NULL THEN
+        EXECUTE format('INSERT INTO %1$s.clv_discounts SELECT %2$I, avg(CASE WHEN %3$s THEN 1.0 ELSE 0.0 END) FROM %4$s '
+                       'WHERE %2$I IS NOT NULL AND %5$I::date <= %6$L::date GROUP BY %2$I',
+                       s, customer_column,
+                       CASE WHEN clv_column_type(source, discount_column, NULL, 'discount') = 'boolean'::regtype
+                            THEN format('coalesce(%I, false)', discount_column)
+                            ELSE format('coalesce(%I > 0, false)', discount_column) END,
+                       source, time_column, observation_end);
     END IF;
 
     RAISE NOTICE 'clv_pipeline: stage 3/6: fitting % and Gamma-Gamma on % customers', model, n;
@@ -265,16 +287,18 @@ BEGIN
                    expected_spend(m.spend, r.frequency, r.monetary_value) AS expected_spend,
                    %2$s AS clv,
                    ml_predict_probability(m.churn_model, f.features) AS churn_probability,
-                   m.clusters
-            FROM %1$s.clv_rfm r CROSS JOIN m LEFT JOIN %1$s.clv_features f USING (customer_id))
+                   d.discount_share, m.clusters
+            FROM %1$s.clv_rfm r CROSS JOIN m LEFT JOIN %1$s.clv_features f USING (customer_id)
+                 LEFT JOIN %1$s.clv_discounts d USING (customer_id))
         SELECT customer_id, frequency, recency, tenure, monetary_value, transactions, total_amount, first_purchase, last_purchase,
-               p_alive, expected_purchases, expected_spend, clv, churn_probability,
+               cohort_of(first_purchase, 'month') AS cohort,
+               p_alive, expected_purchases, expected_spend, clv, churn_probability, discount_share,
                clv_segment(clv) OVER () AS tier,
                rfm_segment(rfm_score(tenure - recency, false) OVER (), rfm_score(frequency) OVER (),
                            rfm_score(total_amount) OVER ()) AS rfm_segment,
                clv_named_segment(frequency, p_alive, percent_rank() OVER (ORDER BY clv),
                                  percent_rank() OVER (ORDER BY total_amount),
-                                 percent_rank() OVER (ORDER BY expected_purchases)) AS named_segment,
+                                 percent_rank() OVER (ORDER BY expected_purchases), discount_share) AS named_segment,
                kmeans_assign(clusters, ARRAY[recency, frequency, monetary_value, clv]) AS cluster
         FROM scored$f$, s, clv_expr);
     mv_hash := md5(mv_sql);
@@ -299,6 +323,7 @@ BEGIN
                avg(p_alive) AS mean_p_alive, avg(expected_purchases) AS mean_expected_purchases
         FROM %1$s.clv_customers GROUP BY tier
         ORDER BY min(clv) DESC NULLS LAST$f$, s);  -- tier rank: high, medium, low
+    EXECUTE format('CREATE OR REPLACE VIEW %1$s.clv_segment_profiles AS SELECT * FROM clv_segment_profiles(%2$L)', s, target_schema);
     EXECUTE format('DELETE FROM %s.clv_tier_history WHERE run_id = %s', s, new_run);
     EXECUTE format('INSERT INTO %1$s.clv_tier_history SELECT %2$s, customer_id, tier FROM %1$s.clv_customers', s, new_run);
     EXECUTE format($f$CREATE OR REPLACE VIEW %1$s.clv_tier_migration AS

@@ -9,3 +9,17 @@ pgrx::extension_sql_file!(
     name = "ml_comparison",
     requires = ["pipeline"]
 );
+
+// Cohort analysis (sql/cohorts.sql) checks its columns with the pipeline's helpers.
+pgrx::extension_sql_file!(
+    "../sql/cohorts.sql",
+    name = "cohorts",
+    requires = ["pipeline"]
+);
+
+// Segment profiles (sql/profiles.sql) read a pipeline schema; the pipeline makes a view of them.
+pgrx::extension_sql_file!(
+    "../sql/profiles.sql",
+    name = "profiles",
+    requires = ["pipeline"]
+);

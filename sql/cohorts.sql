@@ -1,0 +1,131 @@
+-- Cohort analysis (docs/cohorts.md): customers grouped by when they first bought, followed period
+-- by period. One row per (cohort, period since first purchase), ready for a BI heatmap.
+--
+-- Definitions (also in docs/cohorts.md; the test checks them against an independent pandas
+-- computation, tests/data/cohort):
+--   first purchase  = the customer's earliest transaction time (rows with a NULL customer or time
+--                     are ignored; timestamptz is read in the session's time zone);
+--   cohort          = date_trunc(cohort_grain, first purchase) as a date (ISO weeks start Monday);
+--   period          = whole period_grain periods between the period of the first purchase and the
+--                     period of the transaction (month: calendar-month difference; week: ISO weeks;
+--                     day: days; quarter, year likewise);
+--   observed        = a customer's period p is observed when its period starts on or before the
+--                     observation end (default: the latest transaction time);
+-- and per (cohort, period): cohort_size, customers_observed (cohort customers for whom this period
+-- is observed: cohort_size unless the cohort grain is coarser than the period grain), active
+-- customers (>= 1 transaction in the period), retention_rate = active / cohort_size, transactions,
+-- revenue (sum of amount, NULL amounts count as 0), revenue_per_customer = revenue / cohort_size
+-- and its running sum over periods 0..p (the empirical CLV curve of the cohort). Periods with no
+-- activity are rows with zeros, so every cohort has periods 0 .. its last observed period.
+--
+-- Cost: one scan of the source, a hash aggregate per customer (first purchase), a hash join and a
+-- hash aggregate per (customer, period); parallel-safe, so PostgreSQL may run the scans and
+-- aggregates in parallel. Memory: a hash table of customers (work_mem, spilling to disk beyond).
+
+CREATE FUNCTION clv_period_index_expr(grain text, first_expr text, time_expr text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN CASE grain
+        WHEN 'day' THEN format('(%2$s::date - %1$s::date)', first_expr, time_expr)
+        WHEN 'week' THEN format('((date_trunc(''week'', %2$s)::date - date_trunc(''week'', %1$s)::date) / 7)', first_expr, time_expr)
+        WHEN 'month' THEN format('((extract(year FROM %2$s)::int * 12 + extract(month FROM %2$s)::int) - (extract(year FROM %1$s)::int * 12 + extract(month FROM %1$s)::int))', first_expr, time_expr)
+        WHEN 'quarter' THEN format('((extract(year FROM %2$s)::int * 4 + extract(quarter FROM %2$s)::int) - (extract(year FROM %1$s)::int * 4 + extract(quarter FROM %1$s)::int))', first_expr, time_expr)
+        WHEN 'year' THEN format('(extract(year FROM %2$s)::int - extract(year FROM %1$s)::int)', first_expr, time_expr)
+    END;
+END $$;
+
+CREATE FUNCTION clv_check_grain(grain text, what text)
+RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    IF grain IS NULL OR lower(grain) NOT IN ('day', 'week', 'month', 'quarter', 'year') THEN
+        RAISE EXCEPTION 'unknown % "%"; accepted grains are ''day'', ''week'', ''month'', ''quarter'', ''year''', what, grain
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    RETURN lower(grain);
+END $$;
+
+-- The cohort of a customer whose first purchase was at first_purchase: the start of the
+-- cohort-grain period containing it (a date), the definition clv_cohorts uses. For timestamptz
+-- the period is taken in the session's time zone (hence STABLE).
+CREATE FUNCTION cohort_of(first_purchase timestamp, cohort_grain text DEFAULT 'month')
+RETURNS date LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT date_trunc(clv_check_grain(cohort_grain, 'cohort_grain'), first_purchase)::date $$;
+
+CREATE FUNCTION cohort_of(first_purchase date, cohort_grain text DEFAULT 'month')
+RETURNS date LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+AS $$ SELECT cohort_of(first_purchase::timestamp, cohort_grain) $$;
+
+CREATE FUNCTION cohort_of(first_purchase timestamptz, cohort_grain text DEFAULT 'month')
+RETURNS date LANGUAGE sql STABLE STRICT PARALLEL SAFE
+AS $$ SELECT cohort_of(first_purchase::timestamp, cohort_grain) $$;
+
+CREATE FUNCTION clv_cohorts(
+    source regclass,
+    customer_column text,
+    time_column text,
+    amount_column text,
+    cohort_grain text DEFAULT 'month',
+    period_grain text DEFAULT NULL,
+    observation_end timestamp DEFAULT NULL)
+RETURNS TABLE (cohort date, period integer, cohort_size bigint, customers_observed bigint,
+               active_customers bigint, retention_rate double precision, transactions bigint,
+               revenue double precision, revenue_per_customer double precision,
+               cumulative_revenue_per_customer double precision)
+LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    time_types CONSTANT text[] := ARRAY['date', 'timestamp without time zone', 'timestamp with time zone'];
+    amount_types CONSTANT text[] := ARRAY['numeric', 'double precision', 'real', 'integer', 'bigint', 'smallint'];
+    ts text := format('%I::timestamp', time_column);
+    ends text;
+BEGIN
+    PERFORM clv_column_type(source, customer_column, NULL, 'customer');
+    PERFORM clv_column_type(source, time_column, time_types, 'time');
+    PERFORM clv_column_type(source, amount_column, amount_types, 'amount');
+    cohort_grain := clv_check_grain(cohort_grain, 'cohort_grain');
+    period_grain := clv_check_grain(coalesce(period_grain, cohort_grain), 'period_grain');
+    IF observation_end IS NULL THEN
+        EXECUTE format('SELECT max(%s) FROM %s WHERE %I IS NOT NULL', ts, source, customer_column) INTO observation_end;
+    END IF;
+    ends := quote_literal(observation_end) || '::timestamp';
+    RETURN QUERY EXECUTE format($q$
+        WITH tx AS (
+            SELECT %1$I AS customer, %2$s AS ts, coalesce(%3$I, 0)::double precision AS amount
+            FROM %4$s WHERE %1$I IS NOT NULL AND %2$s IS NOT NULL AND %2$s <= %5$s),
+        firsts AS (
+            SELECT customer, min(ts) AS first_ts FROM tx GROUP BY customer),
+        customers AS (
+            SELECT customer, first_ts, date_trunc(%6$L, first_ts)::date AS cohort,
+                   %7$s AS last_period
+            FROM firsts),
+        per_customer AS (
+            SELECT c.cohort, %8$s AS period, count(*) AS transactions, sum(t.amount) AS revenue
+            FROM tx t JOIN customers c USING (customer)
+            GROUP BY c.customer, 1, 2),
+        activity AS (
+            SELECT p.cohort, p.period, count(*) AS active, sum(p.transactions) AS transactions,
+                   sum(p.revenue) AS revenue
+            FROM per_customer p GROUP BY 1, 2),
+        reach AS (
+            SELECT c.cohort, c.last_period, count(*) AS n FROM customers c GROUP BY 1, 2),
+        -- A customer who can be seen up to period L counts as observed in periods 0..L.
+        grid AS (
+            SELECT r.cohort, g.period::integer AS period, sum(r.n)::bigint AS observed
+            FROM reach r CROSS JOIN LATERAL generate_series(0, r.last_period) AS g(period)
+            GROUP BY 1, 2),
+        sized AS (
+            SELECT grid.*, first_value(observed) OVER (PARTITION BY cohort ORDER BY period) AS cohort_size
+            FROM grid)
+        SELECT g.cohort, g.period, g.cohort_size, g.observed,
+               coalesce(a.active, 0)::bigint,
+               coalesce(a.active, 0)::double precision / g.cohort_size,
+               coalesce(a.transactions, 0)::bigint,
+               coalesce(a.revenue, 0)::double precision,
+               coalesce(a.revenue, 0)::double precision / g.cohort_size,
+               sum(coalesce(a.revenue, 0)::double precision / g.cohort_size)
+                   OVER (PARTITION BY g.cohort ORDER BY g.period)
+        FROM sized g LEFT JOIN activity a ON a.cohort = g.cohort AND a.period = g.period
+        ORDER BY g.cohort, g.period$q$,
+        customer_column, ts, amount_column, source, ends, cohort_grain,
+        clv_period_index_expr(period_grain, 'first_ts', ends),
+        clv_period_index_expr(period_grain, 'c.first_ts', 't.ts'));
+END $$;
