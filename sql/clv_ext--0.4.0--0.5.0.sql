@@ -153,7 +153,8 @@ AS 'MODULE_PATHNAME', 'pareto_nbd_conditional_purchase_probability_wrapper';
 -- and its running sum over periods 0..p (the empirical CLV curve of the cohort). Periods with no
 -- activity are rows with zeros, so every cohort has periods 0 .. its last observed period.
 --
--- Cost: one scan of the source, a hash aggregate per customer (first purchase), a hash join and a
+-- Cost: a scan that checks the data (and finds the default observation end), one scan of the
+-- source, a hash aggregate per customer (first purchase), a hash join and a
 -- hash aggregate per (customer, period); parallel-safe, so PostgreSQL may run the scans and
 -- aggregates in parallel. Memory: a hash table of customers (work_mem, spilling to disk beyond).
 
@@ -212,15 +213,29 @@ DECLARE
     amount_types CONSTANT text[] := ARRAY['numeric', 'double precision', 'real', 'integer', 'bigint', 'smallint'];
     ts text := format('%I::timestamp', time_column);
     ends text;
+    last_time timestamp;
+    bad_time boolean;
+    bad_amount boolean;
 BEGIN
     PERFORM clv_column_type(source, customer_column, NULL, 'customer');
     PERFORM clv_column_type(source, time_column, time_types, 'time');
     PERFORM clv_column_type(source, amount_column, amount_types, 'amount');
     cohort_grain := clv_check_grain(cohort_grain, 'cohort_grain');
     period_grain := clv_check_grain(coalesce(period_grain, cohort_grain), 'period_grain');
-    IF observation_end IS NULL THEN
-        EXECUTE format('SELECT max(%s) FROM %s WHERE %I IS NOT NULL', ts, source, customer_column) INTO observation_end;
+    -- One pass for the default end and the checks the RFM aggregates make too (docs/rfm.md):
+    -- an infinite time or a NaN / infinite amount is 22023, not a NaN revenue.
+    EXECUTE format('SELECT max(%1$s), coalesce(bool_or(NOT isfinite(%1$s)), false), '
+                   'coalesce(bool_or(%2$I::double precision IN (''NaN'', ''Infinity'', ''-Infinity'')), false) '
+                   'FROM %3$s WHERE %4$I IS NOT NULL AND %1$s IS NOT NULL', ts, amount_column, source, customer_column)
+        INTO last_time, bad_time, bad_amount;
+    IF bad_time OR NOT isfinite(observation_end) THEN
+        RAISE EXCEPTION 'cohorts need finite transaction times and observation end (found infinity)'
+            USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    IF bad_amount THEN
+        RAISE EXCEPTION 'an amount is NaN or infinite' USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    observation_end := coalesce(observation_end, last_time);
     ends := quote_literal(observation_end) || '::timestamp';
     RETURN QUERY EXECUTE format($q$
         WITH tx AS (

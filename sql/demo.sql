@@ -113,3 +113,21 @@ SELECT model, target, round(rmse::numeric, 2) AS rmse, round(r2::numeric, 3) AS 
        round(top_20_capture::numeric, 3) AS top_20_capture, round(auc::numeric, 3) AS auc, round(log_loss::numeric, 3) AS log_loss,
        round(fit_seconds::numeric, 3) AS fit_seconds
 FROM clv_ml_comparison('clv_demo.transactions', 'customer_id', 'ts', 'amount', '2024-09-30', '2024-12-29', tune => false);
+\echo
+\echo 'Cohorts: customers by month of first purchase, retention and revenue per customer by month since (docs/cohorts.md):'
+SELECT cohort, period, cohort_size, active_customers, round(retention_rate::numeric, 3) AS retention,
+       round(cumulative_revenue_per_customer::numeric, 2) AS revenue_per_customer_to_date
+FROM clv_cohorts('clv_demo.transactions', 'customer_id', 'ts', 'amount', 'month', 'month', '2024-12-29')
+WHERE period IN (0, 1, 3, 6) ORDER BY cohort, period LIMIT 16;
+\echo
+\echo 'Segment profiles of the latest pipeline run (value tiers and named segments; docs/segments.md):'
+SELECT segmentation, segment, customers, round(customer_share::numeric, 3) AS customer_share,
+       round(clv_share::numeric, 3) AS clv_share, defining_traits
+FROM clv_demo_out.clv_segment_profiles WHERE segmentation IN ('tier', 'named_segment');
+\echo
+\echo 'The next 26 weeks of the most valuable customer: P(exactly n purchases) under the BG/NBD fit:'
+SELECT d.n, round(d.probability::numeric, 4) AS probability, round(d.cumulative_probability::numeric, 4) AS cumulative
+FROM (SELECT * FROM clv_demo_out.clv_customers ORDER BY clv DESC, customer_id LIMIT 1) c,
+     LATERAL purchase_distribution((SELECT bgnbd FROM clv_demo_out.clv_models ORDER BY run_id DESC LIMIT 1),
+                                   26, c.frequency, c.recency, c.tenure) d
+WHERE d.n <= 8;

@@ -86,6 +86,17 @@ SELECT pg_temp.error_of($$SELECT * FROM clv_cohorts('cdnow', 'customer', 'nope',
 SELECT pg_temp.error_of($$SELECT * FROM clv_cohorts('cdnow', 'customer', 'amount', 'amount')$$);
 SELECT pg_temp.error_of($$SELECT * FROM clv_cohorts('no_such_table', 'customer', 'day', 'amount')$$);
 SELECT pg_temp.error_of($$SELECT cohort_of(now(), 'decade')$$);
+SELECT pg_temp.error_of($$SELECT * FROM clv_cohorts('cdnow', 'customer', 'day', 'amount', observation_end => 'infinity')$$);
+CREATE TABLE odd (customer int, ts timestamp, amount numeric);
+INSERT INTO odd VALUES (1, '2024-01-01', 1), (1, '2024-02-01', 'NaN');
+SELECT pg_temp.error_of($$SELECT * FROM clv_cohorts('odd', 'customer', 'ts', 'amount')$$);
+UPDATE odd SET amount = 2;
+INSERT INTO odd VALUES (2, '-infinity', 1);
+SELECT pg_temp.error_of($$SELECT * FROM clv_cohorts('odd', 'customer', 'ts', 'amount')$$);
+-- NULL customers and times are ignored, a NULL amount counts 0.
+DELETE FROM odd WHERE customer = 2;
+INSERT INTO odd VALUES (3, '2024-01-01', NULL), (NULL, '2024-01-01', 1), (4, NULL, 5);
+SELECT * FROM clv_cohorts('odd', 'customer', 'ts', 'amount', 'year');
 -- Nothing to analyse: no rows.
 SELECT count(*) FROM clv_cohorts('cdnow', 'customer', 'day', 'amount', 'month', 'month', '1990-01-01');
 
