@@ -60,6 +60,9 @@ VALUES = {
                      "(SELECT kmeans_fit(ARRAY[x % 7, x % 3]::float8[], 3, 7) FROM generate_series(1, 200) x)"],
     "ml_model": ["(SELECT ml_regression_fit(ARRAY[x, x % 7]::float8[], x * 2.0 + x % 7, 'linear') FROM generate_series(1, 50) x)",
                  "(SELECT ml_classifier_fit(ARRAY[x, x % 7]::float8[], x % 3 = 0, 'gradient_boosting', '{\"n_trees\": 5}') FROM generate_series(1, 50) x)"],
+    "cluster_model": ["(SELECT dbscan_fit(ARRAY[x % 7, x % 3]::float8[], 0.5, 3) FROM generate_series(1, 60) x)",
+                      "(SELECT hierarchical_fit(ARRAY[x % 7, x % 3]::float8[], 3, 'average') FROM generate_series(1, 60) x)"],
+    "pca_model": ["(SELECT pca_fit(ARRAY[x, x % 7]::float8[], 2) FROM generate_series(1, 50) x)"],
 }
 # A function of the type, %s being the value: the same result from the binary parameter.
 USE = {
@@ -71,6 +74,8 @@ USE = {
     "gamma_gamma_model": "SELECT expected_spend(%s, 2, 22.35)",
     "kmeans_model": "SELECT kmeans_assign(%s, '{1,2}'::float8[])",
     "ml_model": "SELECT ml_predict(%s, '{1,2}'::float8[])",
+    "cluster_model": "SELECT cluster_assign(%s, '{1,2}'::float8[])",
+    "pca_model": "SELECT pca_project(%s, '{1,2}'::float8[])",
 }
 
 

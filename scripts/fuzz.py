@@ -757,6 +757,8 @@ class Fuzzer:
             "gamma_gamma_model": "SELECT gamma_gamma_fit(frequency, monetary_value)::text " + sim + " WHERE frequency > 0",
             "kmeans_model": None,
             "ml_model": "SELECT ml_regression_fit(ARRAY[x, x % 7]::float8[], x % 5, 'decision_tree')::text FROM generate_series(1, 60) x",
+            "cluster_model": "SELECT dbscan_fit(ARRAY[x % 7, x % 3]::float8[], 0.5, 3)::text FROM generate_series(1, 60) x",
+            "pca_model": "SELECT pca_fit(ARRAY[x, x % 7]::float8[], 2)::text FROM generate_series(1, 50) x",
         }
         for tname, q in fits.items():
             if tname not in self.ext_types:

@@ -1,6 +1,7 @@
 -- clv_ext 0.4.0 -> 0.5.0 (issue 11): the conditional purchase distribution (purchase_probability
 -- with a history, purchase_distribution), cohort analysis (clv_cohorts, cohort_of), segment
--- profiles (clv_segment_profiles), and clv_pipeline's discount_column (Discount Seekers), cohort
+-- profiles (clv_segment_profiles), DBSCAN / hierarchical clustering / PCA (cluster_model,
+-- pca_model, dbscan_fit, hierarchical_fit, pca_fit, cluster_assign, pca_project), and clv_pipeline's discount_column (Discount Seekers), cohort
 -- and discount_share columns and clv_segment_profiles view.
 -- Generated from `cargo pgrx schema` so every definition is exactly a fresh install's.
 \echo Use "ALTER EXTENSION clv_ext UPDATE TO '0.5.0'" to load this file. \quit
@@ -132,6 +133,274 @@ CREATE  FUNCTION "purchase_probability"(
 IMMUTABLE STRICT PARALLEL SAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'pareto_nbd_conditional_purchase_probability_wrapper';
+
+-- DBSCAN, hierarchical clustering and PCA: types, binary I/O, aggregates, row functions.
+-- src/cluster_sql.rs:104
+-- cluster_model
+CREATE TYPE cluster_model;
+
+-- src/cluster_sql.rs:104
+-- clv_ext::cluster_sql::cluster_model_in
+CREATE  FUNCTION "cluster_model_in"(
+	"input" cstring /* Option < & :: core :: ffi :: CStr > */
+) RETURNS cluster_model /* Option < cluster_model > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cluster_model_in_wrapper';
+
+-- src/cluster_sql.rs:104
+-- clv_ext::cluster_sql::cluster_model_out
+CREATE  FUNCTION "cluster_model_out"(
+	"input" cluster_model /* cluster_model */
+) RETURNS cstring /* :: pgrx :: ffi :: CString */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cluster_model_out_wrapper';
+
+-- src/cluster_sql.rs:104
+-- cluster_model
+CREATE TYPE cluster_model (
+	INTERNALLENGTH = variable,
+	INPUT = cluster_model_in, /* clv_ext::cluster_sql::cluster_model_in */
+	OUTPUT = cluster_model_out, /* clv_ext::cluster_sql::cluster_model_out */
+	STORAGE = extended
+);
+
+-- src/cluster_sql.rs:399
+-- clv_ext::cluster_sql::cluster_assign
+CREATE  FUNCTION "cluster_assign"(
+	"model" cluster_model, /* cluster_model */
+	"features" double precision[] /* Vec < Option < f64 > > */
+) RETURNS INT /* Option < i32 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cluster_assign_wrapper';
+
+-- src/binary_io.rs:88
+-- clv_ext::binary_io::cluster_model_recv
+CREATE  FUNCTION "cluster_model_recv"(
+	"buf" internal /* Internal */
+) RETURNS cluster_model /* cluster_model */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cluster_model_recv_wrapper';
+
+-- src/binary_io.rs:88
+-- clv_ext::binary_io::cluster_model_send
+CREATE  FUNCTION "cluster_model_send"(
+	"value" cluster_model /* cluster_model */
+) RETURNS bytea /* Vec < u8 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'cluster_model_send_wrapper';
+
+-- src/cluster_sql.rs:186
+-- clv_ext::cluster_sql::dbscan_fit_final
+CREATE  FUNCTION "dbscan_fit_final"(
+	"state" internal /* Internal */
+) RETURNS cluster_model /* Option < cluster_model > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'dbscan_fit_final_wrapper';
+
+-- src/cluster_sql.rs:166
+-- clv_ext::cluster_sql::dbscan_fit_trans
+CREATE  FUNCTION "dbscan_fit_trans"(
+	"state" internal, /* Internal */
+	"features" double precision[], /* :: std :: option :: Option < Vec < Option < f64 > > > */
+	"eps" double precision, /* Option < f64 > */
+	"min_points" INT /* Option < i32 > */
+) RETURNS internal /* Internal */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'dbscan_fit_trans_wrapper';
+
+-- src/cluster_sql.rs:272
+-- clv_ext::cluster_sql::hierarchical_fit_distance_trans
+CREATE  FUNCTION "hierarchical_fit_distance_trans"(
+	"state" internal, /* Internal */
+	"features" double precision[], /* :: std :: option :: Option < Vec < Option < f64 > > > */
+	"max_distance" double precision /* Option < f64 > */
+) RETURNS internal /* Internal */
+IMMUTABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'hierarchical_fit_distance_trans_wrapper';
+
+-- src/cluster_sql.rs:282
+-- clv_ext::cluster_sql::hierarchical_fit_distance_trans
+CREATE  FUNCTION "hierarchical_fit_distance_trans"(
+	"state" internal, /* Internal */
+	"features" double precision[], /* :: std :: option :: Option < Vec < Option < f64 > > > */
+	"max_distance" double precision, /* Option < f64 > */
+	"linkage" TEXT /* Option < & str > */
+) RETURNS internal /* Internal */
+IMMUTABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'hierarchical_fit_distance_trans_l_wrapper';
+
+-- src/cluster_sql.rs:294
+-- clv_ext::cluster_sql::hierarchical_fit_final
+CREATE  FUNCTION "hierarchical_fit_final"(
+	"state" internal /* Internal */
+) RETURNS cluster_model /* Option < cluster_model > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'hierarchical_fit_final_wrapper';
+
+-- src/cluster_sql.rs:229
+-- clv_ext::cluster_sql::hierarchical_fit_trans
+CREATE  FUNCTION "hierarchical_fit_trans"(
+	"state" internal, /* Internal */
+	"features" double precision[], /* :: std :: option :: Option < Vec < Option < f64 > > > */
+	"clusters" INT /* Option < i32 > */
+) RETURNS internal /* Internal */
+IMMUTABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'hierarchical_fit_trans_wrapper';
+
+-- src/cluster_sql.rs:239
+-- clv_ext::cluster_sql::hierarchical_fit_trans
+CREATE  FUNCTION "hierarchical_fit_trans"(
+	"state" internal, /* Internal */
+	"features" double precision[], /* :: std :: option :: Option < Vec < Option < f64 > > > */
+	"clusters" INT, /* Option < i32 > */
+	"linkage" TEXT /* Option < & str > */
+) RETURNS internal /* Internal */
+IMMUTABLE PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'hierarchical_fit_trans_l_wrapper';
+
+-- src/cluster_sql.rs:313
+-- clv_ext::cluster_sql::pca_fit_trans
+CREATE  FUNCTION "pca_fit_trans"(
+	"state" internal, /* Internal */
+	"features" double precision[], /* :: std :: option :: Option < Vec < Option < f64 > > > */
+	"components" INT /* Option < i32 > */
+) RETURNS internal /* Internal */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pca_fit_trans_wrapper';
+
+-- src/cluster_sql.rs:105
+-- pca_model
+CREATE TYPE pca_model;
+
+-- src/cluster_sql.rs:105
+-- clv_ext::cluster_sql::pca_model_in
+CREATE  FUNCTION "pca_model_in"(
+	"input" cstring /* Option < & :: core :: ffi :: CStr > */
+) RETURNS pca_model /* Option < pca_model > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pca_model_in_wrapper';
+
+-- src/cluster_sql.rs:105
+-- clv_ext::cluster_sql::pca_model_out
+CREATE  FUNCTION "pca_model_out"(
+	"input" pca_model /* pca_model */
+) RETURNS cstring /* :: pgrx :: ffi :: CString */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pca_model_out_wrapper';
+
+-- src/cluster_sql.rs:105
+-- pca_model
+CREATE TYPE pca_model (
+	INTERNALLENGTH = variable,
+	INPUT = pca_model_in, /* clv_ext::cluster_sql::pca_model_in */
+	OUTPUT = pca_model_out, /* clv_ext::cluster_sql::pca_model_out */
+	STORAGE = extended
+);
+
+-- src/cluster_sql.rs:330
+-- clv_ext::cluster_sql::pca_fit_final
+CREATE  FUNCTION "pca_fit_final"(
+	"state" internal /* Internal */
+) RETURNS pca_model /* Option < pca_model > */
+IMMUTABLE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pca_fit_final_wrapper';
+
+-- src/binary_io.rs:89
+-- clv_ext::binary_io::pca_model_recv
+CREATE  FUNCTION "pca_model_recv"(
+	"buf" internal /* Internal */
+) RETURNS pca_model /* pca_model */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pca_model_recv_wrapper';
+
+-- src/binary_io.rs:89
+-- clv_ext::binary_io::pca_model_send
+CREATE  FUNCTION "pca_model_send"(
+	"value" pca_model /* pca_model */
+) RETURNS bytea /* Vec < u8 > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pca_model_send_wrapper';
+
+-- src/cluster_sql.rs:417
+-- clv_ext::cluster_sql::pca_project
+CREATE  FUNCTION "pca_project"(
+	"model" pca_model, /* pca_model */
+	"features" double precision[] /* Vec < Option < f64 > > */
+) RETURNS double precision[] /* :: std :: option :: Option < Vec < f64 > > */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pca_project_wrapper';
+
+ALTER TYPE cluster_model SET (SEND = cluster_model_send, RECEIVE = cluster_model_recv);
+ALTER TYPE pca_model SET (SEND = pca_model_send, RECEIVE = pca_model_recv);
+
+-- src/cluster_sql.rs:342
+-- requires:
+--   cluster_model
+--   pca_model
+--   dbscan_fit_trans
+--   dbscan_fit_final
+--   hierarchical_fit_trans
+--   hierarchical_fit_trans_l
+--   hierarchical_fit_distance_trans
+--   hierarchical_fit_distance_trans_l
+--   hierarchical_fit_final
+--   pca_fit_trans
+--   pca_fit_final
+--   kmeans_aggregates
+
+
+CREATE CAST (cluster_model AS jsonb) WITH INOUT;
+CREATE CAST (pca_model AS jsonb) WITH INOUT;
+
+CREATE AGGREGATE dbscan_fit(features double precision[], eps double precision, min_points integer) (
+    sfunc = dbscan_fit_trans, stype = internal, finalfunc = dbscan_fit_final,
+    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
+    deserialfunc = kmeans_rows_deserialize, parallel = safe
+);
+CREATE AGGREGATE hierarchical_fit(features double precision[], clusters integer) (
+    sfunc = hierarchical_fit_trans, stype = internal, finalfunc = hierarchical_fit_final,
+    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
+    deserialfunc = kmeans_rows_deserialize, parallel = safe
+);
+CREATE AGGREGATE hierarchical_fit(features double precision[], clusters integer, linkage text) (
+    sfunc = hierarchical_fit_trans, stype = internal, finalfunc = hierarchical_fit_final,
+    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
+    deserialfunc = kmeans_rows_deserialize, parallel = safe
+);
+CREATE AGGREGATE hierarchical_fit_distance(features double precision[], max_distance double precision) (
+    sfunc = hierarchical_fit_distance_trans, stype = internal, finalfunc = hierarchical_fit_final,
+    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
+    deserialfunc = kmeans_rows_deserialize, parallel = safe
+);
+CREATE AGGREGATE hierarchical_fit_distance(features double precision[], max_distance double precision, linkage text) (
+    sfunc = hierarchical_fit_distance_trans, stype = internal, finalfunc = hierarchical_fit_final,
+    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
+    deserialfunc = kmeans_rows_deserialize, parallel = safe
+);
+CREATE AGGREGATE pca_fit(features double precision[], components integer) (
+    sfunc = pca_fit_trans, stype = internal, finalfunc = pca_fit_final,
+    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
+    deserialfunc = kmeans_rows_deserialize, parallel = safe
+);
 
 -- Cohort analysis (docs/cohorts.md): customers grouped by when they first bought, followed period
 -- by period. One row per (cohort, period since first purchase), ready for a BI heatmap.

@@ -13,6 +13,7 @@
 //! is attached with `ALTER TYPE ... SET (SEND = ..., RECEIVE = ...)` (PostgreSQL 13+).
 
 use crate::binary_type::BinaryForm;
+use crate::cluster_sql::{cluster_model, pca_model};
 use crate::errors::OrRaise;
 use crate::kmeans_sql::kmeans_model;
 use crate::ml_sql::ml_model;
@@ -84,6 +85,8 @@ binary_io!(
 );
 binary_io!(kmeans_model, kmeans_model_send, kmeans_model_recv);
 binary_io!(ml_model, ml_model_send, ml_model_recv);
+binary_io!(cluster_model, cluster_model_send, cluster_model_recv);
+binary_io!(pca_model, pca_model_send, pca_model_recv);
 
 extension_sql!(
     r#"
@@ -95,6 +98,8 @@ ALTER TYPE bgbb_model SET (SEND = bgbb_model_send, RECEIVE = bgbb_model_recv);
 ALTER TYPE gamma_gamma_model SET (SEND = gamma_gamma_model_send, RECEIVE = gamma_gamma_model_recv);
 ALTER TYPE kmeans_model SET (SEND = kmeans_model_send, RECEIVE = kmeans_model_recv);
 ALTER TYPE ml_model SET (SEND = ml_model_send, RECEIVE = ml_model_recv);
+ALTER TYPE cluster_model SET (SEND = cluster_model_send, RECEIVE = cluster_model_recv);
+ALTER TYPE pca_model SET (SEND = pca_model_send, RECEIVE = pca_model_recv);
 "#,
     name = "binary_io",
     requires = [
@@ -113,6 +118,10 @@ ALTER TYPE ml_model SET (SEND = ml_model_send, RECEIVE = ml_model_recv);
         kmeans_model_send,
         kmeans_model_recv,
         ml_model_send,
-        ml_model_recv
+        ml_model_recv,
+        cluster_model_send,
+        cluster_model_recv,
+        pca_model_send,
+        pca_model_recv
     ]
 );

@@ -169,24 +169,25 @@ fn not_null<T>(v: Option<T>, what: &str) -> T {
     })
 }
 
-/// Rows of features collected by `kmeans_fit` and `kmeans_k_sweep`, plus the aggregate's
+/// Rows of features collected by `kmeans_fit` and `kmeans_k_sweep` (and the DBSCAN,
+/// hierarchical and PCA aggregates of cluster_sql.rs), plus the aggregate's
 /// parameters, which must be the same on every row: `[k, seed, value_feature (0 = the last)]` for
 /// kmeans_fit, `[k_min, k_max, seed]` for kmeans_k_sweep.
 #[derive(Default, Clone)]
-pub struct RowsState {
+pub(crate) struct RowsState {
     d: usize,
     data: Vec<f64>,
-    params: Option<[i64; 3]>,
+    pub(crate) params: Option<[i64; 3]>,
 }
 
 impl RowsState {
-    fn n_rows(&self) -> usize {
+    pub(crate) fn n_rows(&self) -> usize {
         self.data.len().checked_div(self.d).unwrap_or(0)
     }
 
     fn set_params(&mut self, p: [i64; 3]) {
         match self.params {
-            Some(q) if q != p => invalid("the K-means parameters (k, seed, value feature or k range) must be the same for every row".into()),
+            Some(q) if q != p => invalid("the aggregate's parameters (k, seed, value feature, k range, eps, linkage, ...) must be the same for every row".into()),
             _ => self.params = Some(p),
         }
     }
@@ -204,7 +205,7 @@ impl RowsState {
 
     fn add(&mut self, row: &[f64]) {
         if row.is_empty() {
-            invalid("K-means needs at least one feature per row (got an empty array)".into());
+            invalid("clustering needs at least one feature per row (got an empty array)".into());
         }
         if let Some(v) = row.iter().find(|v| !v.is_finite()) {
             invalid(format!("features must be finite numbers, got {v}"));
@@ -224,7 +225,7 @@ impl RowsState {
     }
 
     /// Rows in lexicographic order, so the fit does not depend on the arrival order.
-    fn sorted_rows(&self) -> Vec<Vec<f64>> {
+    pub(crate) fn sorted_rows(&self) -> Vec<Vec<f64>> {
         pgrx::check_for_interrupts!();
         let mut rows: Vec<Vec<f64>> = self
             .data
@@ -263,7 +264,7 @@ impl RowsState {
         let corrupt = || {
             raise_code(
                 PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
-                "corrupt K-means state",
+                "corrupt clustering state",
             )
         };
         if b.len() < 42 || b[0] != 1 {
@@ -283,12 +284,12 @@ impl RowsState {
     }
 }
 
-fn rows_state(state: &Internal) -> Option<&RowsState> {
+pub(crate) fn rows_state(state: &Internal) -> Option<&RowsState> {
     unsafe { state.get::<RowsState>() }
 }
 
 /// A row with a NULL array or a NULL element is skipped.
-fn add_row(
+pub(crate) fn add_row(
     mut state: Internal,
     fcinfo: pg_sys::FunctionCallInfo,
     features: Option<Vec<Option<f64>>>,

@@ -8,8 +8,10 @@ pgrx::pg_module_magic!();
 mod agg_state;
 mod binary_io;
 mod binary_type;
+mod cluster_sql;
 mod compat;
 mod errors;
+mod framed;
 
 mod grids;
 mod interrupts;

@@ -12,238 +12,24 @@
 //! the row brings the same TOAST pointer as the row before.
 
 use crate::agg_state::{new_state, new_transient_state, state_mut};
-use crate::binary_type::BinaryForm;
-use crate::errors::{raise, raise_code, OrRaise};
-use clv_ml::model::{MlModel, HEADER_LEN};
+use crate::errors::{raise_code, OrRaise};
+use clv_ml::model::MlModel;
 use clv_ml::options::{parse_options, Method, Options, Task};
 use clv_ml::rows::{TooLarge, TrainingRows};
 use clv_ml::ClvError;
 use pgrx::prelude::*;
-use pgrx::{InOutFuncs, Internal, JsonB, PgSqlErrorCode, StringInfo};
+use pgrx::{Internal, JsonB, PgSqlErrorCode};
 use std::ffi::CStr;
-use std::sync::Arc;
 
-/// A model value: decoded (made here) or the datum a function received (decoded on demand,
-/// through the call site's cache).
-#[derive(Clone)]
-enum Repr {
-    Owned(Arc<MlModel>),
-    Datum(pg_sys::Datum),
-}
+crate::framed::framed_type!(ml_model, MlModel);
 
-#[allow(non_camel_case_types)]
-#[derive(Clone, PostgresType)]
-#[inoutfuncs]
-#[bikeshed_postgres_type_manually_impl_from_into_datum]
-pub struct ml_model(Repr);
-
-impl std::fmt::Debug for ml_model {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ml_model")
+impl crate::framed::Framed for MlModel {
+    const SQL_NAME: &'static str = "ml_model";
+    fn to_json(&self) -> String {
+        MlModel::to_json(self)
     }
-}
-
-impl PartialEq for ml_model {
-    fn eq(&self, other: &Self) -> bool {
-        self.bytes() == other.bytes()
-    }
-}
-
-unsafe fn datum_bytes(d: pg_sys::Datum) -> Vec<u8> {
-    unsafe {
-        let v = pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr());
-        pgrx::varlena::varlena_to_byte_slice(v).to_vec()
-    }
-}
-
-impl ml_model {
-    fn bytes(&self) -> Vec<u8> {
-        match &self.0 {
-            Repr::Owned(m) => m.to_bytes(),
-            Repr::Datum(d) => unsafe { datum_bytes(*d) },
-        }
-    }
-
-    fn decoded(&self) -> Arc<MlModel> {
-        match &self.0 {
-            Repr::Owned(m) => m.clone(),
-            Repr::Datum(_) => Arc::new(MlModel::from_bytes(&self.bytes()).or_raise()),
-        }
-    }
-
-    /// The decoded model through the call site's cache (`fn_extra`).
-    fn cached(&self, fcinfo: pg_sys::FunctionCallInfo) -> Arc<MlModel> {
-        let Repr::Datum(d) = self.0 else {
-            return self.decoded();
-        };
-        // The last few models of this call site, most recent first: a join of customers with a
-        // table of models alternates between them row by row.
-        const SLOTS: usize = 8;
-        /// The models, and the TOAST pointer last seen with the header it led to.
-        struct Cache(
-            Vec<([u8; HEADER_LEN], Arc<MlModel>)>,
-            Option<([u8; TOAST_POINTER_LEN], [u8; HEADER_LEN])>,
-        );
-        #[pg_guard]
-        unsafe extern "C-unwind" fn drop_cache(arg: *mut std::ffi::c_void) {
-            unsafe { std::ptr::drop_in_place(arg as *mut Cache) }
-        }
-        unsafe {
-            let flinfo = (*fcinfo).flinfo;
-            let mut extra = (*flinfo).fn_extra as *mut Cache;
-            if extra.is_null() {
-                let ctx = (*flinfo).fn_mcxt;
-                extra = pg_sys::MemoryContextAlloc(ctx, std::mem::size_of::<Cache>()) as *mut Cache;
-                extra.write(Cache(Vec::with_capacity(SLOTS), None));
-                let cb = pg_sys::MemoryContextAlloc(
-                    ctx,
-                    std::mem::size_of::<pg_sys::MemoryContextCallback>(),
-                ) as *mut pg_sys::MemoryContextCallback;
-                (*cb).func = Some(drop_cache);
-                (*cb).arg = extra as *mut std::ffi::c_void;
-                pg_sys::MemoryContextRegisterResetCallback(ctx, cb);
-                (*flinfo).fn_extra = extra as *mut std::ffi::c_void;
-            }
-            // A model stored out of line arrives as the same TOAST pointer on every row (a
-            // join with a models table, a subquery): a pointer names one immutable value, so
-            // it stands for the header without fetching the first chunk through the TOAST
-            // index again (that fetch cost more than a gradient-boosting prediction).
-            let pointer = toast_pointer(d);
-            let id = match (pointer, (*extra).1) {
-                (Some(p), Some((q, id))) if p == q => id,
-                _ => {
-                    let header =
-                        pg_sys::pg_detoast_datum_slice(d.cast_mut_ptr(), 0, HEADER_LEN as i32);
-                    let id = MlModel::header_id(pgrx::varlena::varlena_to_byte_slice(header))
-                        .unwrap_or_else(|| {
-                            raise(ClvError::Corrupt(
-                                "not a stored ml_model (unknown header)".into(),
-                            ))
-                        });
-                    if let Some(p) = pointer {
-                        (*extra).1 = Some((p, id));
-                    }
-                    id
-                }
-            };
-            let cache = &mut (*extra).0;
-            if let Some(k) = cache.iter().position(|(i, _)| *i == id) {
-                if k > 0 {
-                    let hit = cache.remove(k);
-                    cache.insert(0, hit);
-                }
-                return cache[0].1.clone();
-            }
-            let model = Arc::new(MlModel::from_bytes(&datum_bytes(d)).or_raise());
-            cache.truncate(SLOTS - 1);
-            cache.insert(0, (id, model.clone()));
-            model
-        }
-    }
-}
-
-/// `varatt_external`: raw size, external size and method, value OID, TOAST relation OID.
-const TOAST_POINTER_LEN: usize = 16;
-
-/// The bytes of an on-disk TOAST pointer, which identify the stored value; None for any other
-/// datum (inline, compressed inline, in memory).
-unsafe fn toast_pointer(d: pg_sys::Datum) -> Option<[u8; TOAST_POINTER_LEN]> {
-    unsafe {
-        let v = d.cast_mut_ptr::<pg_sys::varlena>();
-        if !pgrx::varlena::varatt_is_1b_e(v)
-            || pgrx::varlena::vartag_external(v) as u32 != pg_sys::vartag_external::VARTAG_ONDISK
-        {
-            return None;
-        }
-        let data = pgrx::varlena::vardata_1b_e(v) as *const u8;
-        Some(std::ptr::read_unaligned(
-            data as *const [u8; TOAST_POINTER_LEN],
-        ))
-    }
-}
-
-impl BinaryForm for ml_model {
-    fn encode(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.bytes());
-    }
-    fn decode(bytes: &[u8]) -> Result<Self, ClvError> {
-        Ok(ml_model(Repr::Owned(Arc::new(MlModel::from_bytes(bytes)?))))
-    }
-}
-
-impl pgrx::datum::IntoDatum for ml_model {
-    fn into_datum(self) -> Option<pg_sys::Datum> {
-        match self.0 {
-            Repr::Datum(d) => Some(d),
-            Repr::Owned(m) => Some(
-                pgrx::rust_byte_slice_to_bytea(&m.to_bytes())
-                    .into_pg()
-                    .into(),
-            ),
-        }
-    }
-    fn type_oid() -> pg_sys::Oid {
-        pgrx::wrappers::rust_regtypein::<Self>()
-    }
-}
-
-unsafe impl pgrx::callconv::BoxRet for ml_model {
-    unsafe fn box_into<'fcx>(
-        self,
-        fcinfo: &mut pgrx::callconv::FcInfo<'fcx>,
-    ) -> pgrx::datum::Datum<'fcx> {
-        match pgrx::datum::IntoDatum::into_datum(self) {
-            None => fcinfo.return_null(),
-            Some(datum) => unsafe { fcinfo.return_raw_datum(datum) },
-        }
-    }
-}
-
-impl pgrx::datum::FromDatum for ml_model {
-    unsafe fn from_polymorphic_datum(
-        datum: pg_sys::Datum,
-        is_null: bool,
-        _typoid: pg_sys::Oid,
-    ) -> Option<Self> {
-        (!is_null).then_some(ml_model(Repr::Datum(datum)))
-    }
-}
-
-unsafe impl pgrx::datum::UnboxDatum for ml_model {
-    type As<'dat>
-        = Self
-    where
-        Self: 'dat;
-    unsafe fn unbox<'dat>(datum: pgrx::datum::Datum<'dat>) -> Self::As<'dat>
-    where
-        Self: 'dat,
-    {
-        ml_model(Repr::Datum(datum.sans_lifetime()))
-    }
-}
-
-unsafe impl<'fcx> pgrx::callconv::ArgAbi<'fcx> for ml_model {
-    unsafe fn unbox_arg_unchecked(arg: pgrx::callconv::Arg<'_, 'fcx>) -> Self {
-        let index = arg.index();
-        unsafe {
-            arg.unbox_arg_using_from_datum()
-                .unwrap_or_else(|| panic!("argument {index} must not be null"))
-        }
-    }
-}
-
-impl InOutFuncs for ml_model {
-    fn input(input: &CStr) -> Self {
-        match MlModel::from_json(input.to_bytes()) {
-            Ok(m) => ml_model(Repr::Owned(Arc::new(m))),
-            Err(e) => raise_code(
-                PgSqlErrorCode::ERRCODE_INVALID_TEXT_REPRESENTATION,
-                e.to_string(),
-            ),
-        }
-    }
-    fn output(&self, buffer: &mut StringInfo) {
-        buffer.push_str(&self.decoded().to_json());
+    fn from_json(text: &[u8]) -> Result<Self, ClvError> {
+        MlModel::from_json(text)
     }
 }
 
@@ -487,7 +273,7 @@ fn ml_fit_final(state: Internal) -> Option<ml_model> {
     let model =
         clv_ml::runner::run(move || clv_ml::model::train(task, method, &options, &explicit, &rows))
             .or_raise();
-    Some(ml_model(Repr::Owned(Arc::new(model))))
+    Some(ml_model::owned(model))
 }
 
 extension_sql!(

@@ -2,7 +2,8 @@
 //! of a customer (`features`), the training rows an aggregate collects (`rows`), the learners
 //! (`learners`, over linfa-linear, linfa-logistic, smartcore and forust-ml), the stored model
 //! (`model`), validation metrics (`metrics`) and a training runner that a host can cancel
-//! (`runner`).
+//! (`runner`); and the unsupervised methods beside K-means - DBSCAN, agglomerative clustering,
+//! PCA (`unsupervised`).
 //!
 //! The learners are libraries, not ours: this crate chooses them, fixes their hyperparameters
 //! and seeds, orders the rows so a model depends on the set of rows only, and reports errors as
@@ -15,6 +16,7 @@ pub mod model;
 pub mod options;
 pub mod rows;
 pub mod runner;
+pub mod unsupervised;
 
 pub use clv_math::ClvError;
 pub type Result<T> = std::result::Result<T, ClvError>;

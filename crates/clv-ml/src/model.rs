@@ -2,9 +2,8 @@
 //! hyperparameters, feature names, training size and metrics, feature importances,
 //! coefficients - in a versioned form.
 //!
-//! Stored bytes: a 16-byte header (layout version, 7 zero bytes, FNV-1a 64 of the payload) and
-//! the JSON payload (also the text form). The scoring functions read the header alone to see
-//! whether the model of this row is the one already decoded for the call site, so a model of
+//! The versioned form is the JSON (`to_json` / `from_json`); the SQL layer stores it framed
+//! behind a 16-byte header that identifies it (clv_ext's `src/framed.rs`), so that a model of
 //! megabytes is decoded once per query, not once per row.
 
 use crate::learners::{fit, Coefficient, Learner};
@@ -16,7 +15,6 @@ use clv_math::ClvError;
 use serde::{Deserialize, Serialize};
 
 pub const MODEL_VERSION: u32 = 1;
-pub const HEADER_LEN: usize = 16;
 /// Rows the permutation importances are measured on (a seeded sample of the training rows).
 pub const IMPORTANCE_ROWS: usize = 2000;
 
@@ -333,22 +331,6 @@ impl MlModel {
         serde_json::to_string(self).expect("model serializes")
     }
 
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let payload = self.to_json().into_bytes();
-        let mut out = Vec::with_capacity(HEADER_LEN + payload.len());
-        out.push(1u8);
-        out.extend_from_slice(&[0u8; 7]);
-        out.extend_from_slice(&clv_math::segment::validation::fnv1a64(&payload).to_le_bytes());
-        out.extend_from_slice(&payload);
-        out
-    }
-
-    /// The identity of stored bytes, read from the header alone.
-    pub fn header_id(header: &[u8]) -> Option<[u8; HEADER_LEN]> {
-        (header.len() >= HEADER_LEN && header[0] == 1)
-            .then(|| header[..HEADER_LEN].try_into().expect("16 bytes"))
-    }
-
     pub fn from_json(text: &[u8]) -> Result<MlModel> {
         let v: serde_json::Value = serde_json::from_slice(text)
             .map_err(|e| ClvError::InvalidParameter(format!("invalid ml_model: {e}")))?;
@@ -368,15 +350,6 @@ impl MlModel {
             .map_err(|e| ClvError::InvalidParameter(format!("invalid ml_model: {e}")))?;
         m.validate()?;
         Ok(m)
-    }
-
-    pub fn from_bytes(b: &[u8]) -> Result<MlModel> {
-        if MlModel::header_id(b).is_none() {
-            return Err(ClvError::Corrupt(
-                "not a stored ml_model (unknown header)".into(),
-            ));
-        }
-        MlModel::from_json(&b[HEADER_LEN..]).map_err(|e| ClvError::Corrupt(e.to_string()))
     }
 
     fn validate(&self) -> Result<()> {

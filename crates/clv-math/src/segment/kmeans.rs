@@ -143,8 +143,10 @@ fn mean_std(rows: &[Vec<f64>], d: usize) -> (Vec<f64>, Vec<f64>) {
     (means, stds)
 }
 
-// Sums of features near f64::MAX overflow; refuse rather than cluster NaN z-scores.
-fn checked_mean_std(rows: &[Vec<f64>], d: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+/// Population means and standard deviations of the columns (a constant column: its value and 0),
+/// as K-means standardizes; features too large to sum are refused (22023) rather than clustered
+/// as NaN z-scores. Shared with the other unsupervised methods (clv-ml).
+pub fn checked_mean_std(rows: &[Vec<f64>], d: usize) -> Result<(Vec<f64>, Vec<f64>)> {
     let (means, stds) = mean_std(rows, d);
     if means.iter().chain(&stds).all(|v| v.is_finite()) {
         Ok((means, stds))
@@ -155,7 +157,8 @@ fn checked_mean_std(rows: &[Vec<f64>], d: usize) -> Result<(Vec<f64>, Vec<f64>)>
     }
 }
 
-fn standardize(x: &[f64], means: &[f64], stds: &[f64]) -> Vec<f64> {
+/// The z-scores of one row; a constant feature (std 0) gives 0.
+pub fn standardize(x: &[f64], means: &[f64], stds: &[f64]) -> Vec<f64> {
     x.iter()
         .zip(means.iter().zip(stds))
         .map(|(&v, (&m, &s))| if s > 0.0 { (v - m) / s } else { 0.0 })

@@ -354,12 +354,12 @@ fn deterministic_order_free_and_round_trips() {
         rev.train.reverse();
         let b = train_on(task, method, opts, &ALL, &rev);
         assert_eq!(
-            a.to_bytes(),
-            b.to_bytes(),
+            a.to_json(),
+            b.to_json(),
             "{method}: row order changed the model"
         );
-        let back = MlModel::from_bytes(&a.to_bytes()).unwrap();
-        assert_eq!(back.to_bytes(), a.to_bytes());
+        let back = MlModel::from_json(a.to_json().as_bytes()).unwrap();
+        assert_eq!(back.to_json(), a.to_json());
         for (x, _, _) in d.test.iter().take(50) {
             assert_eq!(
                 back.predict(x).unwrap().to_bits(),
@@ -405,7 +405,7 @@ fn tuning_uses_an_inner_split_and_reports_its_grid() {
 fn bad_models_are_refused() {
     assert!(MlModel::from_json(b"{}").is_err());
     assert!(MlModel::from_json(br#"{"version": 2, "model": "ml"}"#).is_err());
-    assert!(MlModel::from_bytes(b"nonsense").is_err());
+    assert!(MlModel::from_json(b"nonsense").is_err());
     let (d, _) = load();
     let m = train_on(
         Task::Regression,
