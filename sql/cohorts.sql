@@ -76,12 +76,20 @@ LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
     time_types CONSTANT text[] := ARRAY['date', 'timestamp without time zone', 'timestamp with time zone'];
     amount_types CONSTANT text[] := ARRAY['numeric', 'double precision', 'real', 'integer', 'bigint', 'smallint'];
-    ts text := format('%I::timestamp', time_column);
+    ts text;
     ends text;
+    max_grid_cells CONSTANT numeric := 10000000;
+    first_time timestamp;
     last_time timestamp;
+    grid_cells numeric;
     bad_time boolean;
     bad_amount boolean;
 BEGIN
+    IF source IS NULL OR customer_column IS NULL OR time_column IS NULL OR amount_column IS NULL THEN
+        RAISE EXCEPTION 'source and the customer, time and amount column names must not be NULL'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    ts := format('%I::timestamp', time_column);
     PERFORM clv_column_type(source, customer_column, NULL, 'customer');
     PERFORM clv_column_type(source, time_column, time_types, 'time');
     PERFORM clv_column_type(source, amount_column, amount_types, 'amount');
@@ -89,10 +97,10 @@ BEGIN
     period_grain := clv_check_grain(coalesce(period_grain, cohort_grain), 'period_grain');
     -- One pass for the default end and the checks the RFM aggregates make too (docs/rfm.md):
     -- an infinite time or a NaN / infinite amount is 22023, not a NaN revenue.
-    EXECUTE format('SELECT max(%1$s), coalesce(bool_or(NOT isfinite(%1$s)), false), '
+    EXECUTE format('SELECT min(%1$s), max(%1$s), coalesce(bool_or(NOT isfinite(%1$s)), false), '
                    'coalesce(bool_or(%2$I::double precision IN (''NaN'', ''Infinity'', ''-Infinity'')), false) '
                    'FROM %3$s WHERE %4$I IS NOT NULL AND %1$s IS NOT NULL', ts, amount_column, source, customer_column)
-        INTO last_time, bad_time, bad_amount;
+        INTO first_time, last_time, bad_time, bad_amount;
     IF bad_time OR NOT isfinite(observation_end) THEN
         RAISE EXCEPTION 'cohorts need finite transaction times and observation end (found infinity)'
             USING ERRCODE = 'invalid_parameter_value';
@@ -101,6 +109,21 @@ BEGIN
         RAISE EXCEPTION 'an amount is NaN or infinite' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     observation_end := coalesce(observation_end, last_time);
+    IF first_time IS NULL OR first_time > observation_end THEN
+        RETURN;  -- no transaction up to the observation end: no rows
+    END IF;
+    -- The table has at most (cohorts) x (periods) rows; a stray date decades away would make it
+    -- billions. Both counts are bounded from the first transaction to the observation end.
+    EXECUTE format('SELECT (%s + 1)::numeric * (%s + 1)',
+                   clv_period_index_expr(cohort_grain, quote_literal(first_time) || '::timestamp', quote_literal(observation_end) || '::timestamp'),
+                   clv_period_index_expr(period_grain, quote_literal(first_time) || '::timestamp', quote_literal(observation_end) || '::timestamp'))
+        INTO grid_cells;
+    IF grid_cells > max_grid_cells THEN
+        RAISE EXCEPTION 'the cohort table would have up to % cohort x period cells (first transaction %, observation end %), more than %',
+            grid_cells, first_time, observation_end, max_grid_cells
+            USING ERRCODE = 'program_limit_exceeded',
+                  HINT = 'use coarser grains, or pass observation_end / filter out stray dates';
+    END IF;
     ends := quote_literal(observation_end) || '::timestamp';
     RETURN QUERY EXECUTE format($q$
         WITH tx AS (

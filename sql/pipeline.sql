@@ -81,6 +81,7 @@ DECLARE
     fallback_penalizer CONSTANT double precision := 0.001;
     used_penalizer double precision := penalizer;
     fit_error text;
+    bad_discount boolean;
     started timestamptz := clock_timestamp();
     s text := quote_ident(target_schema);
     id_type regtype;
@@ -206,6 +207,13 @@ BEGIN
     END IF;
     EXECUTE format('TRUNCATE %s.clv_discounts', s);
     IF discount_column IS NOT NULL THEN
+        IF clv_column_type(source, discount_column, NULL, 'discount') <> 'boolean'::regtype THEN
+            EXECUTE format('SELECT coalesce(bool_or(%1$I::double precision IN (''NaN'', ''Infinity'', ''-Infinity'')), false) FROM %2$s',
+                           discount_column, source) INTO bad_discount;
+            IF bad_discount THEN
+                RAISE EXCEPTION 'a discount amount is NaN or infinite' USING ERRCODE = 'invalid_parameter_value';
+            END IF;
+        END IF;
         EXECUTE format('INSERT INTO %1$s.clv_discounts SELECT %2$I, avg(CASE WHEN %3$s THEN 1.0 ELSE 0.0 END) FROM %4$s '
                        'WHERE %2$I IS NOT NULL AND %5$I::date <= %6$L::date GROUP BY %2$I',
                        s, customer_column,

@@ -34,8 +34,11 @@ DECLARE
     diffs text;
     stats text;
 BEGIN
-    IF target_schema IS NULL OR to_regclass(quote_ident(target_schema) || '.clv_customers') IS NULL THEN
-        RAISE EXCEPTION 'no pipeline results in schema %', coalesce(quote_ident(target_schema), 'NULL')
+    IF target_schema IS NULL THEN
+        RAISE EXCEPTION 'target_schema must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    IF to_regclass(quote_ident(target_schema) || '.clv_customers') IS NULL THEN
+        RAISE EXCEPTION 'no pipeline results in schema %', quote_ident(target_schema)
             USING HINT = format('run clv_pipeline(..., target_schema => %L) first', target_schema),
                   ERRCODE = 'undefined_table';
     END IF;

@@ -97,6 +97,17 @@ SELECT pg_temp.error_of($$SELECT * FROM clv_cohorts('odd', 'customer', 'ts', 'am
 DELETE FROM odd WHERE customer = 2;
 INSERT INTO odd VALUES (3, '2024-01-01', NULL), (NULL, '2024-01-01', 1), (4, NULL, 5);
 SELECT * FROM clv_cohorts('odd', 'customer', 'ts', 'amount', 'year');
+SELECT pg_temp.error_of($$SELECT * FROM clv_cohorts(NULL, 'customer', 'day', 'amount')$$);
+SELECT pg_temp.error_of($$SELECT * FROM clv_cohorts('cdnow', 'customer', NULL, 'amount')$$);
+-- A stray date decades away: refused before building billions of cells.
+INSERT INTO odd VALUES (5, '2999-12-31', 1);
+SELECT pg_temp.error_of($$SELECT * FROM clv_cohorts('odd', 'customer', 'ts', 'amount', 'day')$$);
+SELECT count(*) AS year_rows FROM clv_cohorts('odd', 'customer', 'ts', 'amount', 'year');
+-- An empty source (or one with only NULL customers / times): no rows.
+CREATE TABLE empty (customer int, ts timestamp, amount numeric);
+SELECT count(*) FROM clv_cohorts('empty', 'customer', 'ts', 'amount');
+INSERT INTO empty VALUES (NULL, '2024-01-01', 1), (1, NULL, 1);
+SELECT count(*) FROM clv_cohorts('empty', 'customer', 'ts', 'amount');
 -- Nothing to analyse: no rows.
 SELECT count(*) FROM clv_cohorts('cdnow', 'customer', 'day', 'amount', 'month', 'month', '1990-01-01');
 

@@ -63,4 +63,6 @@ SELECT pg_temp.error_of($$SELECT purchase_probability(mbgnbd_model(0.525, 6.183,
 SELECT pg_temp.error_of($$SELECT purchase_probability(pareto_nbd_model(0.55, 10.58, 0.61, 11.67), 1, 'NaN', 2, 30, 38)$$);
 SELECT pg_temp.error_of($$SELECT * FROM purchase_distribution(pareto_nbd_model(0.55, 10.58, 0.61, 11.67), 10000, 132, 200, 200, 20)$$);
 SELECT pg_temp.error_of($$SELECT * FROM purchase_distribution(bgnbd_model(0.243, 4.414, 0.793, 2.426), 10, 2, 30, 38, -1)$$);
+-- A huge expected count is refused at once rather than after max_n terms.
+SELECT pg_temp.error_of($$SELECT * FROM purchase_distribution(bgnbd_model(0.24, 4.41, 0.79, 2.43), 10, 1e6, 100, 100, 1000)$$);
 SELECT pg_temp.error_of($$SELECT purchase_probability(bgbb_model(1.204, 0.750, 0.657, 2.783), 1, 2.5, 3, 5, 6)$$);

@@ -116,7 +116,7 @@ SELECT pg_temp.error_of($$SELECT hierarchical_fit(ARRAY[g::float8], 2) FROM gene
 SELECT pg_temp.error_of($$SELECT dbscan_fit(ARRAY[x], 0, 5) FROM rfm$$);
 SELECT pg_temp.error_of($$SELECT dbscan_fit(ARRAY[x], 'NaN', 5) FROM rfm$$);
 SELECT pg_temp.error_of($$SELECT dbscan_fit(ARRAY[x], NULL, 5) FROM rfm$$);
-SELECT pg_temp.error_of($$SELECT dbscan_fit(ARRAY[x], 0.5, 0) FROM rfm$$);
+SELECT pg_temp.error_of($$SELECT dbscan_fit(ARRAY[x], 0.5, 1) FROM rfm$$);
 SELECT pg_temp.error_of($$SELECT hierarchical_fit(ARRAY[x], 0) FROM rfm WHERE id < 10$$);
 SELECT pg_temp.error_of($$SELECT hierarchical_fit(ARRAY[x], 2, 'centroid') FROM rfm WHERE id < 10$$);
 SELECT pg_temp.error_of($$SELECT hierarchical_fit_distance(ARRAY[x], -1) FROM rfm WHERE id < 10$$);
@@ -127,6 +127,8 @@ SELECT pg_temp.error_of($$SELECT dbscan_fit(ARRAY[x, 'Infinity'], 0.5, 3) FROM r
 SELECT pg_temp.error_of($$SELECT cluster_assign(db05, '{1,2,3}') FROM models$$);
 SELECT pg_temp.error_of($$SELECT cluster_assign(db05, '{1,2,3,NaN}') FROM models$$);
 SELECT pg_temp.error_of($$SELECT pca_project(pca2, '{1,2,3}') FROM models$$);
+SELECT pg_temp.error_of($$SELECT pca_project(pca2, '{1e308,0,0,0}') FROM models$$);
+SELECT pg_temp.error_of($$SELECT cluster_assign(ward5, '{1e200,-1e200,0,0}') FROM models$$);
 SELECT pg_temp.error_of($$SELECT 'nonsense'::cluster_model$$);
 SELECT pg_temp.error_of($$SELECT '{"version": 2, "model": "pca"}'::pca_model$$);
 SELECT cluster_assign(db05, '{1,2,3,NULL}') IS NULL AS null_feature_gives_null FROM models;

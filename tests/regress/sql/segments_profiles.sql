@@ -84,6 +84,9 @@ SELECT count(*) FILTER (WHERE named_segment = 'Discount Seekers') AS discount_se
 -- Bad input.
 SELECT pg_temp.error_of($$SELECT * FROM clv_segment_profiles('no_such_schema')$$);
 SELECT pg_temp.error_of($$SELECT * FROM clv_segment_profiles('profile_run', 'age_band')$$);
+SELECT pg_temp.error_of($$SELECT * FROM clv_segment_profiles(NULL)$$);
+UPDATE cdnow SET discount_amount = 'NaN' WHERE customer = 1;
+SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline('cdnow', 'customer', 'day', 'amount', '1997-09-30', target_schema => 'profile_run', discount_column => 'discount_amount')$$);
 SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline('cdnow', 'customer', 'day', 'amount', '1997-09-30', target_schema => 'profile_run', discount_column => 'day')$$);
 SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline('cdnow', 'customer', 'day', 'amount', '1997-09-30', target_schema => 'profile_run', discount_column => 'coupon')$$);
 

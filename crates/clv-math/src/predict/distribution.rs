@@ -44,8 +44,9 @@ pub fn conditional_pmf<M: PurchaseModel + ?Sized>(
 }
 
 /// The distribution of X(t) given the history: P(X(t) = 0), P(X(t) = 1), ... up to the first n
-/// after which less than [`TAIL`] probability remains. More than `max_n + 1` values needed is an
-/// error (the caller asks for a horizon so long that the list would be huge).
+/// after which less than [`TAIL`] probability remains. An expected number of purchases above
+/// `max_n`, or more than `max_n + 1` values needed, is an error (the caller asks for a horizon so
+/// long that the list would be huge).
 pub fn conditional_distribution<M: PurchaseModel + ?Sized>(
     model: &M,
     t: f64,
@@ -55,6 +56,14 @@ pub fn conditional_distribution<M: PurchaseModel + ?Sized>(
     max_n: u32,
 ) -> Result<Vec<f64>> {
     let alive = model.p_alive(x, tx, big_t)?;
+    // A mean beyond max_n means the list cannot end by max_n: say so before computing thousands
+    // of terms (each a series or a quadrature).
+    let mean = model.conditional_expected_purchases(t, x, tx, big_t)?;
+    if mean > max_n as f64 {
+        return Err(ClvError::InvalidParameter(format!(
+            "the expected number of purchases ({mean:.1}) exceeds max_n ({max_n}); raise max_n or shorten the horizon"
+        )));
+    }
     let mut out = Vec::new();
     let mut total = 0.0;
     for n in 0..=max_n {

@@ -4,7 +4,7 @@
 //! - **Parameters.** `eps`: the neighbourhood radius, Euclidean, in standardized units
 //!   (inclusive: a point at exactly eps is a neighbour). `min_points`: a point is a **core point**
 //!   when at least this many points, **itself included**, lie within eps (scikit-learn's
-//!   `min_samples`; linfa counts the same way).
+//!   `min_samples`; linfa counts the same way), from 2 (linfa's minimum) to 1,000,000.
 //! - **Clusters.** Core points within eps of each other are chained into one cluster; a non-core
 //!   point within eps of a core point joins the cluster that reaches it first (in the sorted row
 //!   order); every other point is **noise**. Clusters are numbered 1, 2, ... by first appearance in
@@ -45,9 +45,10 @@ pub fn check_params(eps: f64, min_points: i64) -> Result<usize> {
     if !(eps.is_finite() && eps > 0.0) {
         return crate::invalid(format!("eps must be a finite number > 0, got {eps}"));
     }
-    if !(1..=1_000_000).contains(&min_points) {
+    // linfa's DBSCAN needs at least 2 (with 1 every point would be a cluster of its own).
+    if !(2..=1_000_000).contains(&min_points) {
         return crate::invalid(format!(
-            "min_points must be between 1 and 1000000, got {min_points}"
+            "min_points must be between 2 and 1000000, got {min_points}"
         ));
     }
     Ok(min_points as usize)

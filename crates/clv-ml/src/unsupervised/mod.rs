@@ -48,7 +48,19 @@ impl Standardizer {
         if let Some(v) = x.iter().find(|v| !v.is_finite()) {
             return crate::invalid(format!("features must be finite numbers, got {v}"));
         }
-        Ok(standardize(x, &self.means, &self.stds))
+        let z = standardize(x, &self.means, &self.stds);
+        if z.iter().any(|v| !v.is_finite()) {
+            return crate::invalid(
+                "features too far outside the fitted range to standardize (the z-score overflows)",
+            );
+        }
+        // Squared distances between such z-scores must stay finite too.
+        if z.iter().map(|v| v * v).sum::<f64>() > 1e300 {
+            return crate::invalid(
+                "features too far outside the fitted range (distances would overflow)",
+            );
+        }
+        Ok(z)
     }
 
     /// Every row standardized, row-major.
