@@ -41,6 +41,12 @@ pub fn new_transient_state<T>(value: T) -> Internal {
 }
 
 unsafe fn state_in<T>(ctx: pg_sys::MemoryContext, value: T) -> Internal {
+    unsafe { Internal::from(Some(pg_sys::Datum::from(alloc_in(ctx, value)))) }
+}
+
+/// `value` palloc'd in `ctx`, dropped (its Rust heap memory freed) by a reset callback when the
+/// context goes: aggregate states, and per-call-site caches in `fn_extra` (framed.rs).
+pub(crate) unsafe fn alloc_in<T>(ctx: pg_sys::MemoryContext, value: T) -> *mut T {
     const { assert!(std::mem::align_of::<T>() <= 8, "palloc aligns to 8 bytes") };
     unsafe {
         let ptr = pg_sys::MemoryContextAlloc(ctx, std::mem::size_of::<T>().max(1)) as *mut T;
@@ -54,7 +60,7 @@ unsafe fn state_in<T>(ctx: pg_sys::MemoryContext, value: T) -> Internal {
             (*cb).arg = ptr as *mut c_void;
             pg_sys::MemoryContextRegisterResetCallback(ctx, cb);
         }
-        Internal::from(Some(pg_sys::Datum::from(ptr)))
+        ptr
     }
 }
 

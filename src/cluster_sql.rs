@@ -10,7 +10,7 @@
 //! clustering refuses more than `MAX_ROWS` rows (54000) as they arrive. Models are framed
 //! (framed.rs): scoring decodes a model once per call site.
 
-use crate::errors::{raise_code, OrRaise};
+use crate::errors::{not_null, raise_code, OrRaise};
 use crate::framed::{framed_type, Framed};
 use crate::kmeans_sql::{add_row, rows_state, RowsState};
 use clv_math::ClvError;
@@ -115,17 +115,8 @@ fn invalid(msg: impl Into<String>) -> ! {
     raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, msg)
 }
 
-fn given<T>(v: Option<T>, what: &str) -> T {
-    v.unwrap_or_else(|| {
-        raise_code(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            format!("{what} must not be NULL"),
-        )
-    })
-}
-
 fn linkage_code(linkage: Option<&str>) -> i64 {
-    match Linkage::parse(given(linkage, "linkage")).or_raise() {
+    match Linkage::parse(not_null(linkage, "linkage")).or_raise() {
         Linkage::Ward => 0,
         Linkage::Complete => 1,
         Linkage::Average => 2,
@@ -171,8 +162,8 @@ fn dbscan_fit_trans(
     min_points: Option<i32>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    let eps = given(eps, "eps");
-    let min_points = given(min_points, "min_points");
+    let eps = not_null(eps, "eps");
+    let min_points = not_null(min_points, "min_points");
     dbscan::check_params(eps, min_points as i64).or_raise();
     add_row(
         state,
@@ -216,7 +207,7 @@ fn hierarchical_k(
     clusters: Option<i32>,
     linkage: Option<&str>,
 ) -> Internal {
-    let k = given(clusters, "clusters");
+    let k = not_null(clusters, "clusters");
     if !(1..=MAX_ROWS as i32).contains(&k) {
         invalid(format!(
             "clusters must be between 1 and {MAX_ROWS}, got {k}"
@@ -254,7 +245,7 @@ fn hierarchical_distance(
     max_distance: Option<f64>,
     linkage: Option<&str>,
 ) -> Internal {
-    let t = given(max_distance, "max_distance");
+    let t = not_null(max_distance, "max_distance");
     if !(t.is_finite() && t >= 0.0) {
         invalid(format!(
             "max_distance must be a finite number >= 0, got {t}"
@@ -317,7 +308,7 @@ fn pca_fit_trans(
     components: Option<i32>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Internal {
-    let k = given(components, "components");
+    let k = not_null(components, "components");
     if !(1..=pca::MAX_FEATURES as i32).contains(&k) {
         invalid(format!(
             "components must be between 1 and the number of features, got {k}"

@@ -62,3 +62,24 @@ fn out_of_range(v: f64, what: &str) -> ! {
         format!("{what} is out of range for these arguments (it would be {v})"),
     )
 }
+
+/// The value of an argument that must not be NULL (SQLSTATE 22004 otherwise), for functions that
+/// are not STRICT because another argument may be NULL.
+pub fn not_null<T>(v: Option<T>, what: &str) -> T {
+    v.unwrap_or_else(|| {
+        raise_code(
+            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            format!("{what} must not be NULL"),
+        )
+    })
+}
+
+/// A count argument that must be >= 0 (SQLSTATE 22023 otherwise).
+pub fn nonnegative(what: &str, v: i32) -> u32 {
+    u32::try_from(v).unwrap_or_else(|_| {
+        raise_code(
+            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
+            format!("{what} must be >= 0, got {v}"),
+        )
+    })
+}

@@ -100,25 +100,14 @@ impl<T: Framed> Repr<T> {
             Vec<([u8; HEADER_LEN], Arc<T>)>,
             Option<([u8; TOAST_POINTER_LEN], [u8; HEADER_LEN])>,
         );
-        #[pg_guard]
-        unsafe extern "C-unwind" fn drop_cache<T>(arg: *mut std::ffi::c_void) {
-            unsafe { std::ptr::drop_in_place(arg as *mut Cache<T>) }
-        }
         unsafe {
             let flinfo = (*fcinfo).flinfo;
             let mut extra = (*flinfo).fn_extra as *mut Cache<T>;
             if extra.is_null() {
-                let ctx = (*flinfo).fn_mcxt;
-                extra = pg_sys::MemoryContextAlloc(ctx, std::mem::size_of::<Cache<T>>())
-                    as *mut Cache<T>;
-                extra.write(Cache(Vec::with_capacity(SLOTS), None));
-                let cb = pg_sys::MemoryContextAlloc(
-                    ctx,
-                    std::mem::size_of::<pg_sys::MemoryContextCallback>(),
-                ) as *mut pg_sys::MemoryContextCallback;
-                (*cb).func = Some(drop_cache::<T>);
-                (*cb).arg = extra as *mut std::ffi::c_void;
-                pg_sys::MemoryContextRegisterResetCallback(ctx, cb);
+                extra = crate::agg_state::alloc_in(
+                    (*flinfo).fn_mcxt,
+                    Cache::<T>(Vec::with_capacity(SLOTS), None),
+                );
                 (*flinfo).fn_extra = extra as *mut std::ffi::c_void;
             }
             // A model stored out of line arrives as the same TOAST pointer on every row (a

@@ -20,7 +20,7 @@
 
 use crate::agg_state::{new_state, new_transient_state, state_mut};
 use crate::binary_type::{binary_datum, BinaryForm};
-use crate::errors::{raise_code, OrRaise};
+use crate::errors::{not_null, raise_code, OrRaise};
 use clv_math::segment::kmeans::{assign, fit_kmeans, model_silhouette, KMeansModel, MAX_K};
 use clv_math::ClvError;
 use pgrx::prelude::*;
@@ -158,15 +158,6 @@ impl InOutFuncs for kmeans_model {
 
 fn invalid(msg: String) -> ! {
     raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, msg)
-}
-
-fn not_null<T>(v: Option<T>, what: &str) -> T {
-    v.unwrap_or_else(|| {
-        raise_code(
-            PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-            format!("{what} must not be NULL"),
-        )
-    })
 }
 
 /// Rows of features collected by `kmeans_fit` and `kmeans_k_sweep` (and the DBSCAN,

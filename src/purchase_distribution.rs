@@ -2,21 +2,11 @@
 //! purchase model, as a scalar (`purchase_probability` with a history) and as rows over n
 //! (`purchase_distribution`). The maths and its derivation: `clv_math::predict::distribution`.
 
-use crate::errors::{raise_code, OrRaise};
+use crate::errors::{nonnegative, OrRaise};
 use crate::models::*;
 use clv_math::predict::distribution::conditional_distribution;
 use clv_math::predict::PurchaseModel;
 use pgrx::prelude::*;
-use pgrx::PgSqlErrorCode;
-
-fn nonneg(name: &str, v: i32) -> u32 {
-    u32::try_from(v).unwrap_or_else(|_| {
-        raise_code(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("{name} must be >= 0, got {v}"),
-        )
-    })
-}
 
 macro_rules! distribution_functions {
     ($t:ident, $pp:ident, $pd:ident) => {
@@ -29,7 +19,7 @@ macro_rules! distribution_functions {
         fn $pp(model: $t, n: i32, t: f64, frequency: f64, recency: f64, tenure: f64) -> f64 {
             model
                 .params()
-                .conditional_prob_purchases(nonneg("n", n), t, frequency, recency, tenure)
+                .conditional_prob_purchases(nonnegative("n", n), t, frequency, recency, tenure)
                 .or_raise()
         }
 
@@ -59,7 +49,7 @@ macro_rules! distribution_functions {
                 frequency,
                 recency,
                 tenure,
-                nonneg("max_n", max_n),
+                nonnegative("max_n", max_n),
             )
             .or_raise();
             let mut total = 0.0;

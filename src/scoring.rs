@@ -3,7 +3,7 @@
 //! models.rs), so scoring a million rows pays for the arithmetic only.
 
 use crate::binary_type::BinaryForm;
-use crate::errors::{finite_or_raise, raise_code, OrRaise};
+use crate::errors::{finite_or_raise, nonnegative, raise_code, OrRaise};
 use crate::models::*;
 use crate::v1::{arg, function_info_v1, varlena_bytes};
 use clv_math::clv::Horizon;
@@ -135,24 +135,6 @@ fn periods_per_month(time_unit: &str) -> f64 {
     }
 }
 
-fn count(n: i32) -> u32 {
-    u32::try_from(n).unwrap_or_else(|_| {
-        raise_code(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("number of purchases must be >= 0, got {n}"),
-        )
-    })
-}
-
-fn months(m: i32) -> u32 {
-    u32::try_from(m).unwrap_or_else(|_| {
-        raise_code(
-            PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE,
-            format!("months must be >= 0, got {m}"),
-        )
-    })
-}
-
 macro_rules! purchase_model_scoring {
     ($t:ident, $ep:ident, $pa:ident, $paf:ident, $pp:ident, $epn:ident) => {
         /// Expected purchases in the next `t` periods of a customer with this history.
@@ -185,7 +167,10 @@ macro_rules! purchase_model_scoring {
         /// P(X(t) = n): probability that a new customer makes exactly n repeat purchases in (0, t].
         #[pg_extern(immutable, strict, parallel_safe, name = "purchase_probability")]
         fn $pp(model: $t, n: i32, t: f64) -> f64 {
-            model.params().prob_purchases(count(n), t).or_raise()
+            model
+                .params()
+                .prob_purchases(nonnegative("number of purchases", n), t)
+                .or_raise()
         }
 
         /// E[X(t)]: expected repeat purchases of a new customer by t.
@@ -279,7 +264,7 @@ unsafe fn clv_call<T: BinaryForm, M: PurchaseModel + ModelParams>(
         let float = |i: usize| f64::from_bits(datum(i).value() as u64);
         let model = T::decode(bytes(0)).or_raise();
         let spend = gamma_gamma_model::decode(bytes(1)).or_raise();
-        let months = months(datum(6).value() as i32);
+        let months = nonnegative("months", datum(6).value() as i32);
         let h = Horizon::new(months, float(7), periods_per_month_cached(bytes(8))).or_raise();
         let v = memoized_clv(
             kind,

@@ -35,7 +35,11 @@ pub fn conditional_pmf<M: PurchaseModel + ?Sized>(
     big_t: f64,
 ) -> Result<f64> {
     let alive = model.p_alive(x, tx, big_t)?;
-    let if_alive = model.prob_purchases_if_alive(n, t, x, big_t)?;
+    mix(alive, model.prob_purchases_if_alive(n, t, x, big_t)?, n)
+}
+
+/// P(alive) P(X = n | alive) + (1 - P(alive)) [n = 0].
+fn mix(alive: f64, if_alive: f64, n: u32) -> Result<f64> {
     let dead = if n == 0 { 1.0 - alive } else { 0.0 };
     finite_result(
         "the purchase probability",
@@ -68,12 +72,7 @@ pub fn conditional_distribution<M: PurchaseModel + ?Sized>(
     let mut total = 0.0;
     for n in 0..=max_n {
         crate::interrupt::check();
-        let if_alive = model.prob_purchases_if_alive(n, t, x, big_t)?;
-        let dead = if n == 0 { 1.0 - alive } else { 0.0 };
-        let p = finite_result(
-            "the purchase probability",
-            (alive * if_alive + dead).clamp(0.0, 1.0),
-        )?;
+        let p = mix(alive, model.prob_purchases_if_alive(n, t, x, big_t)?, n)?;
         out.push(p);
         total += p;
         if 1.0 - total < TAIL {
