@@ -2,7 +2,8 @@
 # README command 2: the whole test suite (maths unit tests, in-backend #[pg_test]s, SQL regression
 # tests through CREATE EXTENSION on a real server). .ci/run calls exactly this.
 # For a developer's quick loop: CLV_REGRESS_ONLY=1 skips the cargo test runs, and
-# CLV_REGRESS="rfm_types pipeline" runs only those SQL tests.
+# CLV_REGRESS="rfm_types pipeline" runs only those SQL tests. CLV_CITUS=0 skips the Citus tests
+# (scripts/citus.sh), which otherwise run in either mode.
 source "$(dirname "$0")/lib.sh"
 ensure_setup
 # Every runner's output also goes to a log, from which the closing line totals the tests.
@@ -50,6 +51,11 @@ fi
 
 stop_cluster
 
+# Distributed tests on Citus (a coordinator and two workers; tests/citus): scripts/citus.sh. It
+# says why and passes when Citus is neither installed nor buildable from ../shared/vendor, and
+# CLV_CITUS=0 skips it. Its pg_regress "All N tests passed" line is counted below.
+"$ROOT/scripts/citus.sh"
+
 # Short forms of the reliability checks (docs/reliability.md), each on its own throwaway cluster:
 # a binary-protocol client, the catalog-driven edge-value fuzzer, sqlsmith and a 16-session load.
 # Each fails on any hang, crash, XX000, non-finite result, error or memory growth it finds.
@@ -60,8 +66,8 @@ for check in binary_client fuzz sqlsmith load; do
     reliability_passed=$((reliability_passed + 1))
 done
 
-# One closing line for the whole suite: cargo's "N passed" lines, pg_regress's test count and the
-# reliability checks.
+# One closing line for the whole suite: cargo's "N passed" lines, the test counts of both
+# pg_regress runs (tests/regress and tests/citus) and the reliability checks.
 # (`|| true`: with CLV_REGRESS_ONLY there are no cargo lines, and grep's miss must not end the run.)
 cargo_passed=$({ grep -aoE 'test result: ok\. [0-9]+ passed' "$LOG" || true; } | awk '{s += $4} END {print s + 0}')
 regress_passed=$({ grep -aoE 'All [0-9]+ tests passed' "$LOG" || true; } | awk '{s += $2} END {print s + 0}')
