@@ -10,16 +10,17 @@
 //! clustering refuses more than `MAX_ROWS` rows (54000) as they arrive. Models are framed
 //! (framed.rs): scoring decodes a model once per call site.
 
+use crate::agg_state::State;
 use crate::errors::{not_null, raise_code, OrRaise};
 use crate::framed::{framed_type, Framed};
-use crate::kmeans_sql::{add_row, rows_state, RowsState};
+use crate::kmeans_sql::{add_row, RowsState};
 use clv_math::ClvError;
 use clv_ml::rows::TrainingRows;
 use clv_ml::unsupervised::dbscan::{self, DbscanModel};
 use clv_ml::unsupervised::hierarchical::{self, Cut, HierarchicalModel, Linkage, MAX_ROWS};
 use clv_ml::unsupervised::pca::{self, PcaModel};
 use pgrx::prelude::*;
-use pgrx::{Internal, PgSqlErrorCode};
+use pgrx::PgSqlErrorCode;
 use serde::{Deserialize, Serialize};
 
 const VERSION: u32 = 1;
@@ -156,12 +157,12 @@ fn too_many_for_hierarchical(s: &RowsState) {
 
 #[pg_extern(immutable, parallel_safe)]
 fn dbscan_fit_trans(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     eps: Option<f64>,
     min_points: Option<i32>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     let eps = not_null(eps, "eps");
     let min_points = not_null(min_points, "min_points");
     dbscan::check_params(eps, min_points as i64).or_raise();
@@ -175,8 +176,8 @@ fn dbscan_fit_trans(
 
 /// NULL for no rows.
 #[pg_extern(immutable, parallel_safe)]
-fn dbscan_fit_final(state: Internal) -> Option<cluster_model> {
-    let s = rows_state(&state)?;
+fn dbscan_fit_final(mut state: State) -> Option<cluster_model> {
+    let s = state.get::<RowsState>()?;
     let [eps, min_points, _] = s.params?;
     if s.n_rows() == 0 {
         return None;
@@ -188,25 +189,25 @@ fn dbscan_fit_final(state: Internal) -> Option<cluster_model> {
 }
 
 fn hierarchical_row(
-    state: Internal,
+    state: State,
     fcinfo: pg_sys::FunctionCallInfo,
     features: Option<Vec<Option<f64>>>,
     params: [i64; 3],
-) -> Internal {
-    let state = add_row(state, fcinfo, features, params);
-    if let Some(s) = rows_state(&state) {
+) -> State {
+    let mut state = add_row(state, fcinfo, features, params);
+    if let Some(s) = state.get::<RowsState>() {
         too_many_for_hierarchical(s);
     }
     state
 }
 
 fn hierarchical_k(
-    state: Internal,
+    state: State,
     fcinfo: pg_sys::FunctionCallInfo,
     features: Option<Vec<Option<f64>>>,
     clusters: Option<i32>,
     linkage: Option<&str>,
-) -> Internal {
+) -> State {
     let k = not_null(clusters, "clusters");
     if !(1..=MAX_ROWS as i32).contains(&k) {
         invalid(format!(
@@ -219,32 +220,32 @@ fn hierarchical_k(
 
 #[pg_extern(immutable, parallel_safe, name = "hierarchical_fit_trans")]
 fn hierarchical_fit_trans(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     clusters: Option<i32>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     hierarchical_k(state, fcinfo, features, clusters, Some("ward"))
 }
 
 #[pg_extern(immutable, parallel_safe, name = "hierarchical_fit_trans")]
 fn hierarchical_fit_trans_l(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     clusters: Option<i32>,
     linkage: Option<&str>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     hierarchical_k(state, fcinfo, features, clusters, linkage)
 }
 
 fn hierarchical_distance(
-    state: Internal,
+    state: State,
     fcinfo: pg_sys::FunctionCallInfo,
     features: Option<Vec<Option<f64>>>,
     max_distance: Option<f64>,
     linkage: Option<&str>,
-) -> Internal {
+) -> State {
     let t = not_null(max_distance, "max_distance");
     if !(t.is_finite() && t >= 0.0) {
         invalid(format!(
@@ -262,29 +263,29 @@ fn hierarchical_distance(
 
 #[pg_extern(immutable, parallel_safe, name = "hierarchical_fit_distance_trans")]
 fn hierarchical_fit_distance_trans(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     max_distance: Option<f64>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     hierarchical_distance(state, fcinfo, features, max_distance, Some("ward"))
 }
 
 #[pg_extern(immutable, parallel_safe, name = "hierarchical_fit_distance_trans")]
 fn hierarchical_fit_distance_trans_l(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     max_distance: Option<f64>,
     linkage: Option<&str>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     hierarchical_distance(state, fcinfo, features, max_distance, linkage)
 }
 
 /// NULL for no rows.
 #[pg_extern(immutable, parallel_safe)]
-fn hierarchical_fit_final(state: Internal) -> Option<cluster_model> {
-    let s = rows_state(&state)?;
+fn hierarchical_fit_final(mut state: State) -> Option<cluster_model> {
+    let s = state.get::<RowsState>()?;
     let [value, code, kind] = s.params?;
     if s.n_rows() == 0 {
         return None;
@@ -303,11 +304,11 @@ fn hierarchical_fit_final(state: Internal) -> Option<cluster_model> {
 
 #[pg_extern(immutable, parallel_safe)]
 fn pca_fit_trans(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     components: Option<i32>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     let k = not_null(components, "components");
     if !(1..=pca::MAX_FEATURES as i32).contains(&k) {
         invalid(format!(
@@ -319,8 +320,8 @@ fn pca_fit_trans(
 
 /// NULL for no rows.
 #[pg_extern(immutable, parallel_safe)]
-fn pca_fit_final(state: Internal) -> Option<pca_model> {
-    let s = rows_state(&state)?;
+fn pca_fit_final(mut state: State) -> Option<pca_model> {
+    let s = state.get::<RowsState>()?;
     let [k, _, _] = s.params?;
     if s.n_rows() == 0 {
         return None;
@@ -336,34 +337,28 @@ CREATE CAST (cluster_model AS jsonb) WITH INOUT;
 CREATE CAST (pca_model AS jsonb) WITH INOUT;
 
 CREATE AGGREGATE dbscan_fit(features double precision[], eps double precision, min_points integer) (
-    sfunc = dbscan_fit_trans, stype = internal, finalfunc = dbscan_fit_final,
-    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
-    deserialfunc = kmeans_rows_deserialize, parallel = safe
+    sfunc = dbscan_fit_trans, stype = clv_aggregate_state, finalfunc = dbscan_fit_final,
+    combinefunc = kmeans_rows_combine, parallel = safe
 );
 CREATE AGGREGATE hierarchical_fit(features double precision[], clusters integer) (
-    sfunc = hierarchical_fit_trans, stype = internal, finalfunc = hierarchical_fit_final,
-    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
-    deserialfunc = kmeans_rows_deserialize, parallel = safe
+    sfunc = hierarchical_fit_trans, stype = clv_aggregate_state, finalfunc = hierarchical_fit_final,
+    combinefunc = kmeans_rows_combine, parallel = safe
 );
 CREATE AGGREGATE hierarchical_fit(features double precision[], clusters integer, linkage text) (
-    sfunc = hierarchical_fit_trans, stype = internal, finalfunc = hierarchical_fit_final,
-    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
-    deserialfunc = kmeans_rows_deserialize, parallel = safe
+    sfunc = hierarchical_fit_trans, stype = clv_aggregate_state, finalfunc = hierarchical_fit_final,
+    combinefunc = kmeans_rows_combine, parallel = safe
 );
 CREATE AGGREGATE hierarchical_fit_distance(features double precision[], max_distance double precision) (
-    sfunc = hierarchical_fit_distance_trans, stype = internal, finalfunc = hierarchical_fit_final,
-    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
-    deserialfunc = kmeans_rows_deserialize, parallel = safe
+    sfunc = hierarchical_fit_distance_trans, stype = clv_aggregate_state, finalfunc = hierarchical_fit_final,
+    combinefunc = kmeans_rows_combine, parallel = safe
 );
 CREATE AGGREGATE hierarchical_fit_distance(features double precision[], max_distance double precision, linkage text) (
-    sfunc = hierarchical_fit_distance_trans, stype = internal, finalfunc = hierarchical_fit_final,
-    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
-    deserialfunc = kmeans_rows_deserialize, parallel = safe
+    sfunc = hierarchical_fit_distance_trans, stype = clv_aggregate_state, finalfunc = hierarchical_fit_final,
+    combinefunc = kmeans_rows_combine, parallel = safe
 );
 CREATE AGGREGATE pca_fit(features double precision[], components integer) (
-    sfunc = pca_fit_trans, stype = internal, finalfunc = pca_fit_final,
-    combinefunc = kmeans_rows_combine, serialfunc = kmeans_rows_serialize,
-    deserialfunc = kmeans_rows_deserialize, parallel = safe
+    sfunc = pca_fit_trans, stype = clv_aggregate_state, finalfunc = pca_fit_final,
+    combinefunc = kmeans_rows_combine, parallel = safe
 );
 "#,
     name = "cluster_aggregates",

@@ -43,3 +43,38 @@ alias! {
     gamma_gamma_fit_trans_w_wrapper, pg_finfo_gamma_gamma_fit_trans_w_wrapper => clv_fit_trans2;
     gamma_gamma_fit_trans_wp_wrapper, pg_finfo_gamma_gamma_fit_trans_wp_wrapper => clv_fit_trans2;
 }
+
+/// Releases before 0.6.0 declared every aggregate with an `internal` state and serialize /
+/// deserialize functions. Their transition, combine and final symbols still exist (now working
+/// on `clv_aggregate_state` values, which an `internal` state can carry just as well); these
+/// stand in for the serialize pair until the update re-creates the aggregates: serialize is the
+/// state's flat form, and deserialize passes that flat form through - the combine function
+/// decodes a flat state itself.
+unsafe fn serialize_state(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe {
+        // Detoasting an expanded object flattens it.
+        let bytes = crate::v1::varlena_bytes(crate::v1::arg(fcinfo, 0).expect("strict"));
+        pgrx::rust_byte_slice_to_bytea(bytes).into_pg().into()
+    }
+}
+
+unsafe fn deserialize_state(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    unsafe { crate::v1::arg(fcinfo, 0).expect("strict") }
+}
+
+alias! {
+    rfm_serialize_wrapper, pg_finfo_rfm_serialize_wrapper => serialize_state;
+    rfm_deserialize_wrapper, pg_finfo_rfm_deserialize_wrapper => deserialize_state;
+    clv_fit_serialize_wrapper, pg_finfo_clv_fit_serialize_wrapper => serialize_state;
+    clv_fit_deserialize_wrapper, pg_finfo_clv_fit_deserialize_wrapper => deserialize_state;
+    kmeans_rows_serialize_wrapper, pg_finfo_kmeans_rows_serialize_wrapper => serialize_state;
+    kmeans_rows_deserialize_wrapper, pg_finfo_kmeans_rows_deserialize_wrapper => deserialize_state;
+    customer_history_serialize_wrapper, pg_finfo_customer_history_serialize_wrapper => serialize_state;
+    customer_history_deserialize_wrapper, pg_finfo_customer_history_deserialize_wrapper => deserialize_state;
+    metrics_pairs_serialize_wrapper, pg_finfo_metrics_pairs_serialize_wrapper => serialize_state;
+    metrics_pairs_deserialize_wrapper, pg_finfo_metrics_pairs_deserialize_wrapper => deserialize_state;
+    ml_fit_serialize_wrapper, pg_finfo_ml_fit_serialize_wrapper => serialize_state;
+    ml_fit_deserialize_wrapper, pg_finfo_ml_fit_deserialize_wrapper => deserialize_state;
+    prediction_errors_serialize_wrapper, pg_finfo_prediction_errors_serialize_wrapper => serialize_state;
+    prediction_errors_deserialize_wrapper, pg_finfo_prediction_errors_deserialize_wrapper => deserialize_state;
+}

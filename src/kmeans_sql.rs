@@ -7,7 +7,7 @@
 //!
 //! K-means needs every row in memory: the aggregate state collects the feature rows (O(rows x
 //! features) doubles, 8 bytes each) and the fit runs in the final function. Parallel workers each
-//! collect a part; combine concatenates them, serialize/deserialize move them as bytea (so one
+//! collect a part; combine concatenates them, and they travel as a `clv_aggregate_state` (so one
 //! worker's part must stay below 1 GB, about 30 million rows of 4 features). The rows are sorted
 //! before fitting, so the model depends on the set of rows only, not on their arrival order:
 //! serial and parallel plans give the same model.
@@ -18,13 +18,13 @@
 //! for bit linfa's centroids - checks every 2^14 distance evaluations, so `statement_timeout`
 //! stops a fit on half a million rows within milliseconds (docs/loops.md).
 
-use crate::agg_state::{new_state, new_transient_state, state_mut};
+use crate::agg_state::{combine, state_kind_methods, state_mut, State, StateKind};
 use crate::binary_type::{binary_datum, BinaryForm};
 use crate::errors::{not_null, raise_code, OrRaise};
 use clv_math::segment::kmeans::{assign, fit_kmeans, model_silhouette, KMeansModel, MAX_K};
 use clv_math::ClvError;
 use pgrx::prelude::*;
-use pgrx::{InOutFuncs, Internal, JsonB, PgSqlErrorCode, StringInfo};
+use pgrx::{InOutFuncs, JsonB, PgSqlErrorCode, StringInfo};
 use serde::{Deserialize, Serialize};
 use std::ffi::CStr;
 use std::sync::Arc;
@@ -275,17 +275,28 @@ impl RowsState {
     }
 }
 
-pub(crate) fn rows_state(state: &Internal) -> Option<&RowsState> {
-    unsafe { state.get::<RowsState>() }
+impl StateKind for RowsState {
+    const KIND: u8 = 3;
+    const NAME: &'static str = "clustering rows";
+    fn encode(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&RowsState::encode(self));
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        RowsState::decode(bytes)
+    }
+    fn merge(&mut self, other: &mut Self) {
+        RowsState::merge(self, other)
+    }
+    state_kind_methods!(RowsState);
 }
 
 /// A row with a NULL array or a NULL element is skipped.
 pub(crate) fn add_row(
-    mut state: Internal,
+    mut state: State,
     fcinfo: pg_sys::FunctionCallInfo,
     features: Option<Vec<Option<f64>>>,
     params: [i64; 3],
-) -> Internal {
+) -> State {
     let s = state_mut(&mut state, fcinfo, RowsState::default);
     s.set_params(params);
     if let Some(row) = features.and_then(|f| f.into_iter().collect::<Option<Vec<f64>>>()) {
@@ -302,29 +313,8 @@ fn check_k(k: i32, what: &str) -> i64 {
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn kmeans_rows_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    match (rows_state(&a).is_some(), rows_state(&b)) {
-        (_, None) => a,
-        (false, Some(b)) => new_state(fcinfo, b.clone()),
-        (true, Some(b)) => {
-            unsafe { a.get_mut::<RowsState>() }
-                .expect("checked")
-                .merge(b);
-            a
-        }
-    }
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn kmeans_rows_serialize(state: Internal) -> Vec<u8> {
-    rows_state(&state)
-        .map(RowsState::encode)
-        .unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn kmeans_rows_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
-    new_transient_state(RowsState::decode(bytes))
+fn kmeans_rows_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+    combine::<RowsState>(a, b, fcinfo)
 }
 
 fn fit_params(k: Option<i32>, seed: Option<i64>, value_feature: Option<i32>) -> [i64; 3] {
@@ -342,40 +332,40 @@ fn fit_params(k: Option<i32>, seed: Option<i64>, value_feature: Option<i32>) -> 
 
 #[pg_extern(immutable, parallel_safe, name = "kmeans_fit_trans")]
 fn kmeans_fit_trans(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     k: Option<i32>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     add_row(state, fcinfo, features, fit_params(k, Some(1), None))
 }
 #[pg_extern(immutable, parallel_safe, name = "kmeans_fit_trans")]
 fn kmeans_fit_trans_s(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     k: Option<i32>,
     seed: Option<i64>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     add_row(state, fcinfo, features, fit_params(k, seed, None))
 }
 #[pg_extern(immutable, parallel_safe, name = "kmeans_fit_trans")]
 fn kmeans_fit_trans_sv(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     k: Option<i32>,
     seed: Option<i64>,
     value_feature: Option<i32>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     let vf = not_null(value_feature, "value_feature");
     add_row(state, fcinfo, features, fit_params(k, seed, Some(vf)))
 }
 
 /// NULL for no rows.
 #[pg_extern(immutable, parallel_safe)]
-fn kmeans_fit_final(state: Internal) -> Option<kmeans_model> {
-    let s = rows_state(&state)?;
+fn kmeans_fit_final(mut state: State) -> Option<kmeans_model> {
+    let s = state.get::<RowsState>()?;
     let [k, seed, vf] = s.params?;
     if s.n_rows() == 0 {
         return None;
@@ -407,23 +397,23 @@ fn sweep_params(k_min: Option<i32>, k_max: Option<i32>, seed: Option<i64>) -> [i
 
 #[pg_extern(immutable, parallel_safe, name = "kmeans_k_sweep_trans")]
 fn kmeans_k_sweep_trans(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     k_min: Option<i32>,
     k_max: Option<i32>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     add_row(state, fcinfo, features, sweep_params(k_min, k_max, Some(1)))
 }
 #[pg_extern(immutable, parallel_safe, name = "kmeans_k_sweep_trans")]
 fn kmeans_k_sweep_trans_s(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     k_min: Option<i32>,
     k_max: Option<i32>,
     seed: Option<i64>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     add_row(state, fcinfo, features, sweep_params(k_min, k_max, seed))
 }
 
@@ -431,8 +421,8 @@ fn kmeans_k_sweep_trans_s(
 /// same fit as `kmeans_fit(features, k, seed)` (same inertia), with the maths' sampled silhouette
 /// (at most 2000 rows; null for k = 1).
 #[pg_extern(immutable, parallel_safe)]
-fn kmeans_k_sweep_final(state: Internal) -> Option<JsonB> {
-    let s = rows_state(&state)?;
+fn kmeans_k_sweep_final(mut state: State) -> Option<JsonB> {
+    let s = state.get::<RowsState>()?;
     let [k_min, k_max, seed] = s.params?;
     if s.n_rows() == 0 {
         return None;
@@ -455,51 +445,41 @@ CREATE CAST (kmeans_model AS jsonb) WITH INOUT;
 
 CREATE AGGREGATE kmeans_fit(features double precision[], k integer) (
     sfunc = kmeans_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = kmeans_fit_final,
     combinefunc = kmeans_rows_combine,
-    serialfunc = kmeans_rows_serialize,
-    deserialfunc = kmeans_rows_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE kmeans_fit(features double precision[], k integer, seed bigint) (
     sfunc = kmeans_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = kmeans_fit_final,
     combinefunc = kmeans_rows_combine,
-    serialfunc = kmeans_rows_serialize,
-    deserialfunc = kmeans_rows_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE kmeans_fit(features double precision[], k integer, seed bigint, value_feature integer) (
     sfunc = kmeans_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = kmeans_fit_final,
     combinefunc = kmeans_rows_combine,
-    serialfunc = kmeans_rows_serialize,
-    deserialfunc = kmeans_rows_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE kmeans_k_sweep(features double precision[], k_min integer, k_max integer) (
     sfunc = kmeans_k_sweep_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = kmeans_k_sweep_final,
     combinefunc = kmeans_rows_combine,
-    serialfunc = kmeans_rows_serialize,
-    deserialfunc = kmeans_rows_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE kmeans_k_sweep(features double precision[], k_min integer, k_max integer, seed bigint) (
     sfunc = kmeans_k_sweep_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = kmeans_k_sweep_final,
     combinefunc = kmeans_rows_combine,
-    serialfunc = kmeans_rows_serialize,
-    deserialfunc = kmeans_rows_deserialize,
     parallel = safe
 );
 "#,
@@ -513,9 +493,7 @@ CREATE AGGREGATE kmeans_k_sweep(features double precision[], k_min integer, k_ma
         kmeans_k_sweep_trans,
         kmeans_k_sweep_trans_s,
         kmeans_k_sweep_final,
-        kmeans_rows_combine,
-        kmeans_rows_serialize,
-        kmeans_rows_deserialize
+        kmeans_rows_combine
     ]
 );
 

@@ -6,6 +6,7 @@
 pgrx::pg_module_magic!();
 
 mod agg_state;
+mod agg_state_io;
 mod binary_io;
 mod binary_type;
 mod cluster_sql;

@@ -4,12 +4,12 @@
 //! called with the same arguments in one query (shared transition state, PostgreSQL 10+).
 //! Definitions: docs/ml.md; the maths: `clv_ml::features`.
 
-use crate::agg_state::{new_state, new_transient_state, state_mut};
+use crate::agg_state::{combine, state_kind_methods, state_mut, State, StateKind};
 use crate::errors::{raise_code, OrRaise};
 use clv_ml::features::{History, FEATURE_NAMES};
 use pgrx::datum::Date;
 use pgrx::prelude::*;
-use pgrx::{Internal, PgSqlErrorCode};
+use pgrx::PgSqlErrorCode;
 
 fn day(d: Date, what: &str) -> i32 {
     if d.is_infinity() || d.is_neg_infinity() {
@@ -21,19 +21,30 @@ fn day(d: Date, what: &str) -> i32 {
     d.to_pg_epoch_days()
 }
 
-fn history(state: &Internal) -> Option<&History> {
-    unsafe { state.get::<History>() }
+impl StateKind for History {
+    const KIND: u8 = 4;
+    const NAME: &'static str = "customer features";
+    fn encode(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&History::encode(self));
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        History::decode(bytes).or_raise()
+    }
+    fn merge(&mut self, other: &mut Self) {
+        History::merge(self, other).or_raise()
+    }
+    state_kind_methods!(History);
 }
 
 /// A row with a NULL day or amount is skipped; NULL window ends are an error.
 fn add(
-    mut state: Internal,
+    mut state: State,
     fcinfo: pg_sys::FunctionCallInfo,
     ts: Option<Date>,
     amount: Option<f64>,
     calibration_end: Option<Date>,
     holdout_end: Option<Date>,
-) -> Internal {
+) -> State {
     let (Some(c), Some(h)) = (calibration_end, holdout_end) else {
         raise_code(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -53,75 +64,54 @@ fn add(
 
 #[pg_extern(immutable, parallel_safe, name = "customer_history_trans")]
 fn customer_history_trans(
-    state: Internal,
+    state: State,
     ts: Option<Date>,
     amount: Option<f64>,
     calibration_end: Option<Date>,
     holdout_end: Option<Date>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     add(state, fcinfo, ts, amount, calibration_end, holdout_end)
 }
 
 /// Features only: the holdout window is empty.
 #[pg_extern(immutable, parallel_safe, name = "customer_history_trans")]
 fn customer_history_trans_c(
-    state: Internal,
+    state: State,
     ts: Option<Date>,
     amount: Option<f64>,
     calibration_end: Option<Date>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     add(state, fcinfo, ts, amount, calibration_end, calibration_end)
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn customer_history_combine(
-    mut a: Internal,
-    b: Internal,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    match (history(&a).is_some(), history(&b)) {
-        (_, None) => a,
-        (false, Some(b)) => new_state(fcinfo, b.clone()),
-        (true, Some(b)) => {
-            unsafe { a.get_mut::<History>() }
-                .expect("checked")
-                .merge(b)
-                .or_raise();
-            a
-        }
-    }
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn customer_history_serialize(state: Internal) -> Vec<u8> {
-    history(&state).map(History::encode).unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn customer_history_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
-    new_transient_state(History::decode(bytes).or_raise())
+fn customer_history_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+    combine::<History>(a, b, fcinfo)
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn customer_features_final(state: Internal) -> Option<Vec<f64>> {
-    history(&state)?.features().map(|f| f.to_vec())
+fn customer_features_final(mut state: State) -> Option<Vec<f64>> {
+    state.get::<History>()?.features().map(|f| f.to_vec())
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn holdout_spend_final(state: Internal) -> Option<f64> {
-    history(&state)?.labels().map(|l| l.holdout_spend)
+fn holdout_spend_final(mut state: State) -> Option<f64> {
+    state.get::<History>()?.labels().map(|l| l.holdout_spend)
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn holdout_purchases_final(state: Internal) -> Option<i64> {
-    history(&state)?.labels().map(|l| l.holdout_purchases)
+fn holdout_purchases_final(mut state: State) -> Option<i64> {
+    state
+        .get::<History>()?
+        .labels()
+        .map(|l| l.holdout_purchases)
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn churned_in_holdout_final(state: Internal) -> Option<bool> {
-    history(&state)?.labels().map(|l| l.churned)
+fn churned_in_holdout_final(mut state: State) -> Option<bool> {
+    state.get::<History>()?.labels().map(|l| l.churned)
 }
 
 /// The names of `customer_features`' components, in order (1-based in SQL arrays).
@@ -134,47 +124,37 @@ extension_sql!(
     r#"
 CREATE AGGREGATE customer_features(ts date, amount double precision, calibration_end date) (
     sfunc = customer_history_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = customer_features_final,
     combinefunc = customer_history_combine,
-    serialfunc = customer_history_serialize,
-    deserialfunc = customer_history_deserialize,
     parallel = safe
 );
 CREATE AGGREGATE customer_features(ts date, amount double precision, calibration_end date, holdout_end date) (
     sfunc = customer_history_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = customer_features_final,
     combinefunc = customer_history_combine,
-    serialfunc = customer_history_serialize,
-    deserialfunc = customer_history_deserialize,
     parallel = safe
 );
 CREATE AGGREGATE holdout_spend(ts date, amount double precision, calibration_end date, holdout_end date) (
     sfunc = customer_history_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = holdout_spend_final,
     combinefunc = customer_history_combine,
-    serialfunc = customer_history_serialize,
-    deserialfunc = customer_history_deserialize,
     parallel = safe
 );
 CREATE AGGREGATE holdout_purchases(ts date, amount double precision, calibration_end date, holdout_end date) (
     sfunc = customer_history_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = holdout_purchases_final,
     combinefunc = customer_history_combine,
-    serialfunc = customer_history_serialize,
-    deserialfunc = customer_history_deserialize,
     parallel = safe
 );
 CREATE AGGREGATE churned_in_holdout(ts date, amount double precision, calibration_end date, holdout_end date) (
     sfunc = customer_history_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = churned_in_holdout_final,
     combinefunc = customer_history_combine,
-    serialfunc = customer_history_serialize,
-    deserialfunc = customer_history_deserialize,
     parallel = safe
 );
 "#,
@@ -183,8 +163,6 @@ CREATE AGGREGATE churned_in_holdout(ts date, amount double precision, calibratio
         customer_history_trans,
         customer_history_trans_c,
         customer_history_combine,
-        customer_history_serialize,
-        customer_history_deserialize,
         customer_features_final,
         holdout_spend_final,
         holdout_purchases_final,

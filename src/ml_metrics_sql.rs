@@ -3,24 +3,51 @@
 //! state keeps the pairs (16 bytes each); the pairs are sorted before computing, so serial and
 //! parallel plans give the same numbers.
 
-use crate::agg_state::{new_state, new_transient_state, state_mut};
+use crate::agg_state::{combine, state_kind_methods, state_mut, State, StateKind};
 use crate::errors::{raise_code, OrRaise};
 use pgrx::prelude::*;
-use pgrx::{Internal, JsonB, PgSqlErrorCode};
+use pgrx::{JsonB, PgSqlErrorCode};
 
 #[derive(Clone, Default)]
-struct Pairs(Vec<(f64, f64)>);
+pub(crate) struct Pairs(Vec<(f64, f64)>);
 
-fn pairs(state: &Internal) -> Option<&Pairs> {
-    unsafe { state.get::<Pairs>() }
+// Layout: n x (prediction f64, actual f64), little-endian.
+impl StateKind for Pairs {
+    const KIND: u8 = 5;
+    const NAME: &'static str = "metrics";
+    fn encode(&mut self, out: &mut Vec<u8>) {
+        for (x, y) in &self.0 {
+            out.extend_from_slice(&x.to_le_bytes());
+            out.extend_from_slice(&y.to_le_bytes());
+        }
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        if !bytes.len().is_multiple_of(16) {
+            raise_code(
+                PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+                "corrupt metrics state",
+            );
+        }
+        let f = |c: &[u8]| f64::from_le_bytes(c.try_into().expect("8 bytes"));
+        Pairs(
+            bytes
+                .chunks_exact(16)
+                .map(|c| (f(&c[..8]), f(&c[8..])))
+                .collect(),
+        )
+    }
+    fn merge(&mut self, other: &mut Self) {
+        self.0.extend_from_slice(&other.0);
+    }
+    state_kind_methods!(Pairs);
 }
 
 fn push(
-    mut state: Internal,
+    mut state: State,
     fcinfo: pg_sys::FunctionCallInfo,
     p: Option<f64>,
     a: Option<f64>,
-) -> Internal {
+) -> State {
     if let (Some(p), Some(a)) = (p, a) {
         if !p.is_finite() || !a.is_finite() {
             raise_code(
@@ -36,21 +63,21 @@ fn push(
 /// Pairs with a NULL side are skipped.
 #[pg_extern(immutable, parallel_safe)]
 fn regression_metrics_trans(
-    state: Internal,
+    state: State,
     predicted: Option<f64>,
     actual: Option<f64>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     push(state, fcinfo, predicted, actual)
 }
 
 #[pg_extern(immutable, parallel_safe)]
 fn classification_metrics_trans(
-    state: Internal,
+    state: State,
     probability: Option<f64>,
     label: Option<bool>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     push(
         state,
         fcinfo,
@@ -60,57 +87,12 @@ fn classification_metrics_trans(
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn metrics_pairs_combine(
-    mut a: Internal,
-    b: Internal,
-    fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
-    match (pairs(&a).is_some(), pairs(&b)) {
-        (_, None) => a,
-        (false, Some(b)) => new_state(fcinfo, b.clone()),
-        (true, Some(b)) => {
-            unsafe { a.get_mut::<Pairs>() }
-                .expect("checked")
-                .0
-                .extend_from_slice(&b.0);
-            a
-        }
-    }
+fn metrics_pairs_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+    combine::<Pairs>(a, b, fcinfo)
 }
 
-#[pg_extern(immutable, strict, parallel_safe)]
-fn metrics_pairs_serialize(state: Internal) -> Vec<u8> {
-    pairs(&state)
-        .map(|p| {
-            p.0.iter()
-                .flat_map(|(x, y)| x.to_le_bytes().into_iter().chain(y.to_le_bytes()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn metrics_pairs_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
-    if !bytes.len().is_multiple_of(16) {
-        raise_code(
-            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
-            "corrupt metrics state",
-        );
-    }
-    let v = bytes
-        .chunks_exact(16)
-        .map(|c| {
-            (
-                f64::from_le_bytes(c[..8].try_into().expect("8 bytes")),
-                f64::from_le_bytes(c[8..].try_into().expect("8 bytes")),
-            )
-        })
-        .collect();
-    new_transient_state(Pairs(v))
-}
-
-fn sorted(state: &Internal) -> Option<(Vec<f64>, Vec<f64>)> {
-    let mut v = pairs(state)?.0.clone();
+fn sorted(state: &mut State) -> Option<(Vec<f64>, Vec<f64>)> {
+    let mut v = state.get::<Pairs>()?.0.clone();
     if v.is_empty() {
         return None;
     }
@@ -123,16 +105,16 @@ fn sorted(state: &Internal) -> Option<(Vec<f64>, Vec<f64>)> {
 /// `{n, mae, rmse, r2, normalized_gini, top_20_capture, tier_hit_rate_top_20,
 /// tier_hit_rate_middle_50, tier_hit_rate_bottom_30, mean_predicted, mean_actual}`; NULL for no pairs.
 #[pg_extern(immutable, parallel_safe)]
-fn regression_metrics_final(state: Internal) -> Option<JsonB> {
-    let (p, a) = sorted(&state)?;
+fn regression_metrics_final(mut state: State) -> Option<JsonB> {
+    let (p, a) = sorted(&mut state)?;
     let m = clv_ml::metrics::regression(&p, &a).or_raise();
     Some(JsonB(serde_json::to_value(m).expect("metrics serialize")))
 }
 
 /// `{n, auc, log_loss, brier, mean_predicted, share_true}`; NULL for no pairs.
 #[pg_extern(immutable, parallel_safe)]
-fn classification_metrics_final(state: Internal) -> Option<JsonB> {
-    let (p, a) = sorted(&state)?;
+fn classification_metrics_final(mut state: State) -> Option<JsonB> {
+    let (p, a) = sorted(&mut state)?;
     let labels: Vec<bool> = a.iter().map(|&v| v == 1.0).collect();
     let m = clv_ml::metrics::classification(&p, &labels).or_raise();
     Some(JsonB(serde_json::to_value(m).expect("metrics serialize")))
@@ -141,14 +123,12 @@ fn classification_metrics_final(state: Internal) -> Option<JsonB> {
 extension_sql!(
     r#"
 CREATE AGGREGATE regression_metrics(predicted double precision, actual double precision) (
-    sfunc = regression_metrics_trans, stype = internal, finalfunc = regression_metrics_final,
-    combinefunc = metrics_pairs_combine, serialfunc = metrics_pairs_serialize,
-    deserialfunc = metrics_pairs_deserialize, parallel = safe
+    sfunc = regression_metrics_trans, stype = clv_aggregate_state, finalfunc = regression_metrics_final,
+    combinefunc = metrics_pairs_combine, parallel = safe
 );
 CREATE AGGREGATE classification_metrics(probability double precision, label boolean) (
-    sfunc = classification_metrics_trans, stype = internal, finalfunc = classification_metrics_final,
-    combinefunc = metrics_pairs_combine, serialfunc = metrics_pairs_serialize,
-    deserialfunc = metrics_pairs_deserialize, parallel = safe
+    sfunc = classification_metrics_trans, stype = clv_aggregate_state, finalfunc = classification_metrics_final,
+    combinefunc = metrics_pairs_combine, parallel = safe
 );
 "#,
     name = "ml_metrics_aggregates",
@@ -156,8 +136,6 @@ CREATE AGGREGATE classification_metrics(probability double precision, label bool
         regression_metrics_trans,
         classification_metrics_trans,
         metrics_pairs_combine,
-        metrics_pairs_serialize,
-        metrics_pairs_deserialize,
         regression_metrics_final,
         classification_metrics_final
     ]

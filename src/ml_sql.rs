@@ -11,14 +11,14 @@
 //! value, not the whole model) to see whether its model is the cached one, and not even that when
 //! the row brings the same TOAST pointer as the row before.
 
-use crate::agg_state::{new_state, new_transient_state, state_mut};
+use crate::agg_state::{combine, state_kind_methods, state_mut, State, StateKind};
 use crate::errors::{raise_code, OrRaise};
 use clv_ml::model::MlModel;
 use clv_ml::options::{parse_options, Method, Options, Task};
 use clv_ml::rows::{TooLarge, TrainingRows};
 use clv_ml::ClvError;
 use pgrx::prelude::*;
-use pgrx::{Internal, JsonB, PgSqlErrorCode};
+use pgrx::{JsonB, PgSqlErrorCode};
 use std::ffi::CStr;
 
 crate::framed::framed_type!(ml_model, MlModel);
@@ -43,7 +43,7 @@ fn too_large(e: TooLarge) -> ! {
 
 /// Rows plus the aggregate's settings, which must be the same on every row.
 #[derive(Clone)]
-struct FitState {
+pub(crate) struct FitState {
     task: Task,
     method_text: String,
     options_text: String,
@@ -54,10 +54,6 @@ struct FitState {
     options: Options,
     explicit: Vec<String>,
     rows: TrainingRows,
-}
-
-fn fit_state(state: &Internal) -> Option<&FitState> {
-    unsafe { state.get::<FitState>() }
 }
 
 /// The options argument (jsonb) as its stored bytes, or None when the call has no options
@@ -107,13 +103,13 @@ fn settings(task: Task, method: &str, options: &str) -> (Method, Options, Vec<St
 }
 
 fn add_row(
-    mut state: Internal,
+    mut state: State,
     fcinfo: pg_sys::FunctionCallInfo,
     task: Task,
     features: Option<Vec<Option<f64>>>,
     label: Option<f64>,
     method: Option<&str>,
-) -> Internal {
+) -> State {
     let Some(method) = method else {
         raise_code(
             PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
@@ -152,108 +148,101 @@ fn add_row(
 
 #[pg_extern(immutable, parallel_safe, name = "ml_regression_fit_trans")]
 fn ml_regression_fit_trans(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     label: Option<f64>,
     method: Option<&str>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     add_row(state, fcinfo, Task::Regression, features, label, method)
 }
 
 #[pg_extern(immutable, parallel_safe, name = "ml_classifier_fit_trans")]
 fn ml_classifier_fit_trans(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     label: Option<bool>,
     method: Option<&str>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     let y = label.map(|b| f64::from(u8::from(b)));
     add_row(state, fcinfo, Task::Classification, features, y, method)
 }
 
-#[pg_extern(immutable, parallel_safe)]
-fn ml_fit_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    match (fit_state(&a).is_some(), fit_state(&b)) {
-        (_, None) => a,
-        (false, Some(b)) => new_state(fcinfo, b.clone()),
-        (true, Some(b)) => {
-            let s = unsafe { a.get_mut::<FitState>() }.expect("checked");
-            if s.method_text != b.method_text || s.options_text != b.options_text {
-                invalid("method and options must be the same on every row");
-            }
-            if let Err(e) = s.rows.merge(&b.rows).or_raise() {
-                too_large(e)
-            }
-            a
+// Layout: version u8 = 1, task u8, method text and options text (u64 length + UTF-8 each), rows.
+impl StateKind for FitState {
+    const KIND: u8 = 6;
+    const NAME: &'static str = "ML training";
+    fn encode(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[1u8, (self.task == Task::Classification) as u8]);
+        for t in [&self.method_text, &self.options_text] {
+            out.extend_from_slice(&(t.len() as u64).to_le_bytes());
+            out.extend_from_slice(t.as_bytes());
+        }
+        out.extend_from_slice(&self.rows.encode());
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        let corrupt = || -> ! {
+            raise_code(
+                PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+                "corrupt ML training state",
+            )
+        };
+        if bytes.len() < 2 || bytes[0] != 1 {
+            corrupt();
+        }
+        let task = if bytes[1] == 1 {
+            Task::Classification
+        } else {
+            Task::Regression
+        };
+        let mut at = 2;
+        let mut text = || -> String {
+            let len = bytes
+                .get(at..at + 8)
+                .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
+                .unwrap_or_else(|| corrupt());
+            let s = bytes
+                .get(at + 8..(at + 8).saturating_add(len))
+                .and_then(|b| std::str::from_utf8(b).ok())
+                .unwrap_or_else(|| corrupt());
+            at += 8 + len;
+            s.to_owned()
+        };
+        let (method_text, options_text) = (text(), text());
+        let rows = TrainingRows::decode(&bytes[at..]).or_raise();
+        let (method, options, explicit) = settings(task, &method_text, &options_text);
+        FitState {
+            task,
+            method_text,
+            options_text,
+            options_raw: Vec::new(),
+            method,
+            options,
+            explicit,
+            rows,
         }
     }
+    fn merge(&mut self, b: &mut Self) {
+        if self.method_text != b.method_text || self.options_text != b.options_text {
+            invalid("method and options must be the same on every row");
+        }
+        if let Err(e) = self.rows.merge(&b.rows).or_raise() {
+            too_large(e)
+        }
+    }
+    state_kind_methods!(FitState);
 }
 
-// Layout: version u8 = 1, task u8, method text and options text (u64 length + UTF-8 each), rows.
-#[pg_extern(immutable, strict, parallel_safe)]
-fn ml_fit_serialize(state: Internal) -> Vec<u8> {
-    let Some(s) = fit_state(&state) else {
-        return vec![];
-    };
-    let mut out = vec![1u8, (s.task == Task::Classification) as u8];
-    for t in [&s.method_text, &s.options_text] {
-        out.extend_from_slice(&(t.len() as u64).to_le_bytes());
-        out.extend_from_slice(t.as_bytes());
-    }
-    out.extend_from_slice(&s.rows.encode());
-    out
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn ml_fit_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
-    let corrupt = || -> ! {
-        raise_code(
-            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
-            "corrupt ML training state",
-        )
-    };
-    if bytes.len() < 2 || bytes[0] != 1 {
-        corrupt();
-    }
-    let task = if bytes[1] == 1 {
-        Task::Classification
-    } else {
-        Task::Regression
-    };
-    let mut at = 2;
-    let mut text = || -> String {
-        let len = bytes
-            .get(at..at + 8)
-            .map(|b| u64::from_le_bytes(b.try_into().expect("8 bytes")) as usize)
-            .unwrap_or_else(|| corrupt());
-        let s = bytes
-            .get(at + 8..(at + 8).saturating_add(len))
-            .and_then(|b| std::str::from_utf8(b).ok())
-            .unwrap_or_else(|| corrupt());
-        at += 8 + len;
-        s.to_owned()
-    };
-    let (method_text, options_text) = (text(), text());
-    let rows = TrainingRows::decode(&bytes[at..]).or_raise();
-    let (method, options, explicit) = settings(task, &method_text, &options_text);
-    new_transient_state(FitState {
-        task,
-        method_text,
-        options_text,
-        options_raw: Vec::new(),
-        method,
-        options,
-        explicit,
-        rows,
-    })
+#[pg_extern(immutable, parallel_safe)]
+fn ml_fit_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+    combine::<FitState>(a, b, fcinfo)
 }
 
 /// NULL for no rows.
 #[pg_extern(immutable, parallel_safe)]
-fn ml_fit_final(state: Internal) -> Option<ml_model> {
-    let s = fit_state(&state)?;
+fn ml_fit_final(mut state: State) -> Option<ml_model> {
+    let s = state.get::<FitState>()?;
     if s.rows.n() == 0 {
         return None;
     }
@@ -281,23 +270,23 @@ extension_sql!(
 CREATE CAST (ml_model AS jsonb) WITH INOUT;
 
 CREATE AGGREGATE ml_regression_fit(features double precision[], label double precision, method text) (
-    sfunc = ml_regression_fit_trans, stype = internal, finalfunc = ml_fit_final,
-    combinefunc = ml_fit_combine, serialfunc = ml_fit_serialize, deserialfunc = ml_fit_deserialize,
+    sfunc = ml_regression_fit_trans, stype = clv_aggregate_state, finalfunc = ml_fit_final,
+    combinefunc = ml_fit_combine,
     parallel = safe
 );
 CREATE AGGREGATE ml_regression_fit(features double precision[], label double precision, method text, options jsonb) (
-    sfunc = ml_regression_fit_trans, stype = internal, finalfunc = ml_fit_final,
-    combinefunc = ml_fit_combine, serialfunc = ml_fit_serialize, deserialfunc = ml_fit_deserialize,
+    sfunc = ml_regression_fit_trans, stype = clv_aggregate_state, finalfunc = ml_fit_final,
+    combinefunc = ml_fit_combine,
     parallel = safe
 );
 CREATE AGGREGATE ml_classifier_fit(features double precision[], label boolean, method text) (
-    sfunc = ml_classifier_fit_trans, stype = internal, finalfunc = ml_fit_final,
-    combinefunc = ml_fit_combine, serialfunc = ml_fit_serialize, deserialfunc = ml_fit_deserialize,
+    sfunc = ml_classifier_fit_trans, stype = clv_aggregate_state, finalfunc = ml_fit_final,
+    combinefunc = ml_fit_combine,
     parallel = safe
 );
 CREATE AGGREGATE ml_classifier_fit(features double precision[], label boolean, method text, options jsonb) (
-    sfunc = ml_classifier_fit_trans, stype = internal, finalfunc = ml_fit_final,
-    combinefunc = ml_fit_combine, serialfunc = ml_fit_serialize, deserialfunc = ml_fit_deserialize,
+    sfunc = ml_classifier_fit_trans, stype = clv_aggregate_state, finalfunc = ml_fit_final,
+    combinefunc = ml_fit_combine,
     parallel = safe
 );
 "#,
@@ -309,8 +298,6 @@ CREATE AGGREGATE ml_classifier_fit(features double precision[], label boolean, m
         ml_classifier_fit_trans,
         ml_classifier_fit_trans_o,
         ml_fit_combine,
-        ml_fit_serialize,
-        ml_fit_deserialize,
         ml_fit_final
     ]
 );
@@ -321,15 +308,15 @@ CREATE AGGREGATE ml_classifier_fit(features double precision[], label boolean, m
     immutable,
     parallel_safe,
     name = "ml_regression_fit_trans",
-    sql = "CREATE FUNCTION ml_regression_fit_trans(internal, double precision[], double precision, text, jsonb) RETURNS internal IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'ml_regression_fit_trans_o_wrapper';"
+    sql = "CREATE FUNCTION ml_regression_fit_trans(clv_aggregate_state, double precision[], double precision, text, jsonb) RETURNS clv_aggregate_state IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'ml_regression_fit_trans_o_wrapper';"
 )]
 fn ml_regression_fit_trans_o(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     label: Option<f64>,
     method: Option<&str>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     add_row(state, fcinfo, Task::Regression, features, label, method)
 }
 
@@ -337,15 +324,15 @@ fn ml_regression_fit_trans_o(
     immutable,
     parallel_safe,
     name = "ml_classifier_fit_trans",
-    sql = "CREATE FUNCTION ml_classifier_fit_trans(internal, double precision[], boolean, text, jsonb) RETURNS internal IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'ml_classifier_fit_trans_o_wrapper';"
+    sql = "CREATE FUNCTION ml_classifier_fit_trans(clv_aggregate_state, double precision[], boolean, text, jsonb) RETURNS clv_aggregate_state IMMUTABLE PARALLEL SAFE LANGUAGE c AS 'MODULE_PATHNAME', 'ml_classifier_fit_trans_o_wrapper';"
 )]
 fn ml_classifier_fit_trans_o(
-    state: Internal,
+    state: State,
     features: Option<Vec<Option<f64>>>,
     label: Option<bool>,
     method: Option<&str>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     let y = label.map(|b| f64::from(u8::from(b)));
     add_row(state, fcinfo, Task::Classification, features, y, method)
 }

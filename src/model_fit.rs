@@ -3,20 +3,20 @@
 //!
 //! The state keeps sufficient statistics: identical input rows are stored once with a summed
 //! weight, so memory grows with distinct (frequency, recency, T) patterns, not with customers.
-//! Parallel workers (and Citus) each build a partial map; combine merges them and serialize /
-//! deserialize move them between processes (hand-written: pgrx issue 2351). The map is turned into
+//! Parallel workers and Citus workers each build a partial map; combine merges them, and the map
+//! travels between processes as a `clv_aggregate_state` (agg_state.rs). The map is turned into
 //! rows sorted by key before fitting, so the result does not depend on arrival order: serial and
 //! parallel plans give the same parameters.
 
-use crate::agg_state::{new_state, new_transient_state, state_mut};
+use crate::agg_state::{combine, state_kind_methods, state_mut, State, StateKind};
 use crate::errors::{raise_code, OrRaise};
 use crate::models::*;
-use crate::v1::{arg, arg_f64, function_info_v1, return_internal};
+use crate::v1::{arg, arg_f64, function_info_v1};
 use clv_math::error::Num;
 use clv_math::fit::patterns::PatternCounts;
 use clv_math::fit::{self, CustomerRow, FitOptions, SpendRow};
 use pgrx::prelude::*;
-use pgrx::{Internal, PgSqlErrorCode};
+use pgrx::PgSqlErrorCode;
 use std::sync::Arc;
 
 #[derive(Default, Clone)]
@@ -114,7 +114,7 @@ impl FitState {
         }
         let u = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
         let n = u(10) as usize;
-        if b.len() != 18 + n * 32 {
+        if Some(b.len()) != n.checked_mul(32).and_then(|m| m.checked_add(18)) {
             corrupt();
         }
         let penalizer = (b[1] == 1).then(|| f64::from_bits(u(2)));
@@ -131,21 +131,28 @@ impl FitState {
     }
 }
 
-fn fit_state(state: &Internal) -> Option<&FitState> {
-    unsafe { state.get::<FitState>() }
-}
-
-fn fit_state_mut(state: &mut Internal) -> Option<&mut FitState> {
-    unsafe { state.get_mut::<FitState>() }
+impl StateKind for FitState {
+    const KIND: u8 = 2;
+    const NAME: &'static str = "model fit";
+    fn encode(&mut self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&FitState::encode(self));
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        FitState::decode(bytes)
+    }
+    fn merge(&mut self, other: &mut Self) {
+        FitState::merge(self, other)
+    }
+    state_kind_methods!(FitState);
 }
 
 fn add_row(
-    mut state: Internal,
+    mut state: State,
     fcinfo: pg_sys::FunctionCallInfo,
     key: [Option<f64>; 3],
     weight: Option<Option<f64>>,
     penalizer: Option<Option<f64>>,
-) -> Internal {
+) -> State {
     // Rows with a NULL input (e.g. customers without a summary) are skipped.
     let ([Some(a), Some(b), Some(c)], Some(w)) = (key, weight.unwrap_or(Some(1.0))) else {
         return state;
@@ -163,29 +170,8 @@ fn add_row(
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn clv_fit_combine(mut a: Internal, mut b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    match (fit_state(&a).is_some(), fit_state_mut(&mut b)) {
-        (_, None) => a,
-        (false, Some(b)) => new_state(fcinfo, b.clone()),
-        (true, Some(b)) => {
-            unsafe { a.get_mut::<FitState>() }
-                .expect("checked")
-                .merge(b);
-            a
-        }
-    }
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn clv_fit_serialize(mut state: Internal) -> Vec<u8> {
-    fit_state_mut(&mut state)
-        .map(FitState::encode)
-        .unwrap_or_default()
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn clv_fit_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
-    new_transient_state(FitState::decode(bytes))
+fn clv_fit_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+    combine::<FitState>(a, b, fcinfo)
 }
 
 fn customer_rows(s: &mut FitState) -> Vec<CustomerRow> {
@@ -210,14 +196,8 @@ unsafe fn fit_transition<const KEY: usize>(fcinfo: pg_sys::FunctionCallInfo) -> 
         }
         let weight = (nargs > KEY + 1).then(|| arg_f64(fcinfo, KEY + 1));
         let penalizer = (nargs > KEY + 2).then(|| arg_f64(fcinfo, KEY + 2));
-        let state = add_row(
-            Internal::from(arg(fcinfo, 0)),
-            fcinfo,
-            key,
-            weight,
-            penalizer,
-        );
-        return_internal(fcinfo, state)
+        let state = add_row(State::from(arg(fcinfo, 0)), fcinfo, key, weight, penalizer);
+        state.into_return(fcinfo)
     }
 }
 
@@ -241,8 +221,8 @@ macro_rules! fit_final {
     ($final:ident, $model:ident, $fit:path, $rows:ident, $kind:literal) => {
         /// NULL for no rows; an error with a hint when the optimizer does not converge.
         #[pg_extern(immutable, parallel_safe)]
-        fn $final(mut state: Internal) -> Option<$model> {
-            let s = fit_state_mut(&mut state)?;
+        fn $final(mut state: State) -> Option<$model> {
+            let s = state.get_mut::<FitState>()?;
             let f = $fit(&$rows(s), &s.options()).or_raise();
             Some($model(Arc::new(Stored::from_fit(
                 $kind,
@@ -295,184 +275,154 @@ extension_sql!(
     r#"
 -- Transition functions: one C symbol per number of pattern columns (see fit_transition).
 -- Parameter names as in 0.1.0 (an upgrade cannot rename them).
-CREATE FUNCTION bgnbd_fit_trans(state internal, a double precision, b double precision, c double precision) RETURNS internal
+CREATE FUNCTION bgnbd_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION bgnbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision) RETURNS internal
+CREATE FUNCTION bgnbd_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision, weight double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION bgnbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS internal
+CREATE FUNCTION bgnbd_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION pareto_nbd_fit_trans(state internal, a double precision, b double precision, c double precision) RETURNS internal
+CREATE FUNCTION pareto_nbd_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION pareto_nbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision) RETURNS internal
+CREATE FUNCTION pareto_nbd_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision, weight double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION pareto_nbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS internal
+CREATE FUNCTION pareto_nbd_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION mbgnbd_fit_trans(state internal, a double precision, b double precision, c double precision) RETURNS internal
+CREATE FUNCTION mbgnbd_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION mbgnbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision) RETURNS internal
+CREATE FUNCTION mbgnbd_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision, weight double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION mbgnbd_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS internal
+CREATE FUNCTION mbgnbd_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION bgbb_fit_trans(state internal, a double precision, b double precision, c double precision) RETURNS internal
+CREATE FUNCTION bgbb_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION bgbb_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision) RETURNS internal
+CREATE FUNCTION bgbb_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision, weight double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION bgbb_fit_trans(state internal, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS internal
+CREATE FUNCTION bgbb_fit_trans(state clv_aggregate_state, a double precision, b double precision, c double precision, weight double precision, penalizer double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans3';
-CREATE FUNCTION gamma_gamma_fit_trans(state internal, frequency double precision, monetary_value double precision) RETURNS internal
+CREATE FUNCTION gamma_gamma_fit_trans(state clv_aggregate_state, frequency double precision, monetary_value double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans2';
-CREATE FUNCTION gamma_gamma_fit_trans(state internal, frequency double precision, monetary_value double precision, weight double precision) RETURNS internal
+CREATE FUNCTION gamma_gamma_fit_trans(state clv_aggregate_state, frequency double precision, monetary_value double precision, weight double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans2';
-CREATE FUNCTION gamma_gamma_fit_trans(state internal, frequency double precision, monetary_value double precision, weight double precision, penalizer double precision) RETURNS internal
+CREATE FUNCTION gamma_gamma_fit_trans(state clv_aggregate_state, frequency double precision, monetary_value double precision, weight double precision, penalizer double precision) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_fit_trans2';
 
 CREATE AGGREGATE bgnbd_fit(frequency double precision, recency double precision, tenure double precision) (
     sfunc = bgnbd_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = bgnbd_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE bgnbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision) (
     sfunc = bgnbd_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = bgnbd_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE bgnbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision, penalizer double precision) (
     sfunc = bgnbd_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = bgnbd_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE pareto_nbd_fit(frequency double precision, recency double precision, tenure double precision) (
     sfunc = pareto_nbd_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = pareto_nbd_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE pareto_nbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision) (
     sfunc = pareto_nbd_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = pareto_nbd_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE pareto_nbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision, penalizer double precision) (
     sfunc = pareto_nbd_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = pareto_nbd_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE mbgnbd_fit(frequency double precision, recency double precision, tenure double precision) (
     sfunc = mbgnbd_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = mbgnbd_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE mbgnbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision) (
     sfunc = mbgnbd_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = mbgnbd_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE mbgnbd_fit(frequency double precision, recency double precision, tenure double precision, weight double precision, penalizer double precision) (
     sfunc = mbgnbd_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = mbgnbd_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE bgbb_fit(frequency double precision, recency double precision, n_periods double precision) (
     sfunc = bgbb_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = bgbb_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE bgbb_fit(frequency double precision, recency double precision, n_periods double precision, weight double precision) (
     sfunc = bgbb_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = bgbb_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE bgbb_fit(frequency double precision, recency double precision, n_periods double precision, weight double precision, penalizer double precision) (
     sfunc = bgbb_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = bgbb_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE gamma_gamma_fit(frequency double precision, monetary_value double precision) (
     sfunc = gamma_gamma_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = gamma_gamma_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE gamma_gamma_fit(frequency double precision, monetary_value double precision, weight double precision) (
     sfunc = gamma_gamma_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = gamma_gamma_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE gamma_gamma_fit(frequency double precision, monetary_value double precision, weight double precision, penalizer double precision) (
     sfunc = gamma_gamma_fit_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     finalfunc = gamma_gamma_fit_final,
     combinefunc = clv_fit_combine,
-    serialfunc = clv_fit_serialize,
-    deserialfunc = clv_fit_deserialize,
     parallel = safe
 );
 "#,
@@ -483,8 +433,6 @@ CREATE AGGREGATE gamma_gamma_fit(frequency double precision, monetary_value doub
         mbgnbd_fit_final,
         bgbb_fit_final,
         gamma_gamma_fit_final,
-        clv_fit_combine,
-        clv_fit_serialize,
-        clv_fit_deserialize
+        clv_fit_combine
     ]
 );

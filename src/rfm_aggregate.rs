@@ -10,21 +10,37 @@
 //! planner the state's real size (a few hundred bytes, not the 8 kB it assumes for `internal`), so
 //! it plans an in-memory hash aggregate instead of a spilling one for millions of customers.
 
-use crate::agg_state::{new_state, new_transient_state, state_mut};
+use crate::agg_state::{combine, new_state, state_kind_methods, state_mut, State, StateKind};
 use crate::errors::{raise_code, OrRaise};
 use crate::rfm_summary::rfm_summary;
-use crate::v1::{arg, function_info_v1, return_internal, varlena_bytes};
+use crate::v1::{arg, function_info_v1, varlena_bytes};
 use clv_math::rfm::{PeriodUnit, RfmState, USECS_PER_DAY};
 use pgrx::prelude::*;
-use pgrx::{Internal, PgSqlErrorCode};
+use pgrx::PgSqlErrorCode;
 
 /// The transition state: the maths state plus the unit datum seen last, so that a unit that
 /// changes within one group is reported instead of silently ignored. Constant arguments arrive as
 /// the same pointer on every row, which lets the per-row check skip parsing text.
 #[repr(C)]
+#[derive(Clone)]
 pub struct AggState {
     unit_ptr: usize,
     rfm: RfmState,
+}
+
+impl StateKind for AggState {
+    const KIND: u8 = 1;
+    const NAME: &'static str = "rfm";
+    fn encode(&mut self, out: &mut Vec<u8>) {
+        self.rfm.encode(out);
+    }
+    fn decode(bytes: &[u8]) -> Self {
+        from_summary(RfmState::decode(bytes).or_raise())
+    }
+    fn merge(&mut self, other: &mut Self) {
+        self.rfm.merge(&other.rfm).or_raise();
+    }
+    state_kind_methods!(AggState);
 }
 
 #[derive(Clone, Copy)]
@@ -128,9 +144,9 @@ unsafe fn transition(
     form: Form,
 ) -> pg_sys::Datum {
     unsafe {
-        let mut state = Internal::from(arg(fcinfo, 0));
+        let mut state = State::from(arg(fcinfo, 0));
         let Some(ts_datum) = arg(fcinfo, 1) else {
-            return return_internal(fcinfo, state);
+            return state.into_return(fcinfo);
         };
         let usecs = ts_usecs(ts, ts_datum);
         let value = arg(fcinfo, 2).map_or(0.0, |d| amount_f64(amount, d));
@@ -184,7 +200,7 @@ unsafe fn transition(
             }
         }
         st.rfm.add(usecs, value).or_raise();
-        return_internal(fcinfo, state)
+        state.into_return(fcinfo)
     }
 }
 
@@ -334,7 +350,7 @@ function_info_v1!(pg_finfo_clv_rfm_final);
 #[unsafe(no_mangle)]
 pub unsafe extern "C-unwind" fn clv_rfm_final(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     unsafe {
-        let mut state = Internal::from(arg(fcinfo, 0));
+        let mut state = State::from(arg(fcinfo, 0));
         match state.get_mut::<AggState>() {
             Some(s) if !s.rfm.is_empty() => {
                 // Normalising is idempotent, so a final function called again (window frames,
@@ -352,341 +368,260 @@ pub unsafe extern "C-unwind" fn clv_rfm_final(fcinfo: pg_sys::FunctionCallInfo) 
     }
 }
 
-fn rfm_of(state: &Internal) -> Option<&AggState> {
-    unsafe { state.get::<AggState>() }
-}
-
 fn from_summary(rfm: RfmState) -> AggState {
     AggState { rfm, unit_ptr: 0 }
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn rfm_combine(mut a: Internal, b: Internal, fcinfo: pg_sys::FunctionCallInfo) -> Internal {
-    match (rfm_of(&a).is_some(), rfm_of(&b)) {
-        (_, None) => a,
-        (false, Some(b)) => new_state(
-            fcinfo,
-            AggState {
-                rfm: b.rfm.clone(),
-                unit_ptr: 0,
-            },
-        ),
-        (true, Some(b)) => {
-            let merged = unsafe { a.get_mut::<AggState>() }.expect("checked");
-            merged.rfm.merge(&b.rfm).or_raise();
-            a
-        }
-    }
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn rfm_serialize(state: Internal) -> Vec<u8> {
-    let mut out = Vec::new();
-    if let Some(s) = rfm_of(&state) {
-        s.rfm.encode(&mut out);
-    }
-    out
-}
-
-#[pg_extern(immutable, strict, parallel_safe)]
-fn rfm_deserialize(bytes: &[u8], _unused: Internal) -> Internal {
-    new_transient_state(from_summary(RfmState::decode(bytes).or_raise()))
+fn rfm_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+    combine::<AggState>(a, b, fcinfo)
 }
 
 /// Re-aggregation: summaries of the same customer (e.g. one per month partition) combine into one.
 #[pg_extern(immutable, parallel_safe)]
 fn rfm_rollup_trans(
-    mut state: Internal,
+    mut state: State,
     summary: Option<rfm_summary>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Internal {
+) -> State {
     let Some(summary) = summary else { return state };
-    if rfm_of(&state).is_none() {
-        state = new_state(fcinfo, from_summary(summary.0));
-    } else {
-        unsafe { state.get_mut::<AggState>() }
-            .expect("checked")
-            .rfm
-            .merge(&summary.0)
-            .or_raise();
+    match state.get_mut::<AggState>() {
+        None => state = new_state(fcinfo, from_summary(summary.0)),
+        Some(s) => s.rfm.merge(&summary.0).or_raise(),
     }
     state
 }
 
 extension_sql!(
     r#"
-CREATE FUNCTION rfm_final(internal) RETURNS rfm_summary
+CREATE FUNCTION rfm_final(clv_aggregate_state) RETURNS rfm_summary
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_final';
 
-CREATE FUNCTION rfm_trans(internal, date, double precision, date) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, date, double precision, date) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_float8_day';
 
 CREATE AGGREGATE rfm(ts date, amount double precision, observation_end date) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_trans(internal, date, double precision, date, text) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, date, double precision, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_float8_unit';
 
 CREATE AGGREGATE rfm(ts date, amount double precision, observation_end date, unit text) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_holdout_trans(internal, date, double precision, date, date, text) RETURNS internal
+CREATE FUNCTION rfm_holdout_trans(clv_aggregate_state, date, double precision, date, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_float8_holdout';
 
 CREATE AGGREGATE rfm_holdout(ts date, amount double precision, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_trans(internal, date, numeric, date) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, date, numeric, date) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_numeric_day';
 
 CREATE AGGREGATE rfm(ts date, amount numeric, observation_end date) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_trans(internal, date, numeric, date, text) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, date, numeric, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_numeric_unit';
 
 CREATE AGGREGATE rfm(ts date, amount numeric, observation_end date, unit text) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_holdout_trans(internal, date, numeric, date, date, text) RETURNS internal
+CREATE FUNCTION rfm_holdout_trans(clv_aggregate_state, date, numeric, date, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_date_numeric_holdout';
 
 CREATE AGGREGATE rfm_holdout(ts date, amount numeric, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_trans(internal, timestamp, double precision, date) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, timestamp, double precision, date) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_float8_day';
 
 CREATE AGGREGATE rfm(ts timestamp, amount double precision, observation_end date) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_trans(internal, timestamp, double precision, date, text) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, timestamp, double precision, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_float8_unit';
 
 CREATE AGGREGATE rfm(ts timestamp, amount double precision, observation_end date, unit text) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_holdout_trans(internal, timestamp, double precision, date, date, text) RETURNS internal
+CREATE FUNCTION rfm_holdout_trans(clv_aggregate_state, timestamp, double precision, date, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_float8_holdout';
 
 CREATE AGGREGATE rfm_holdout(ts timestamp, amount double precision, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_trans(internal, timestamp, numeric, date) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, timestamp, numeric, date) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_numeric_day';
 
 CREATE AGGREGATE rfm(ts timestamp, amount numeric, observation_end date) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_trans(internal, timestamp, numeric, date, text) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, timestamp, numeric, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_numeric_unit';
 
 CREATE AGGREGATE rfm(ts timestamp, amount numeric, observation_end date, unit text) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_holdout_trans(internal, timestamp, numeric, date, date, text) RETURNS internal
+CREATE FUNCTION rfm_holdout_trans(clv_aggregate_state, timestamp, numeric, date, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamp_numeric_holdout';
 
 CREATE AGGREGATE rfm_holdout(ts timestamp, amount numeric, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_trans(internal, timestamp with time zone, double precision, date) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, timestamp with time zone, double precision, date) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_float8_day';
 
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount double precision, observation_end date) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_trans(internal, timestamp with time zone, double precision, date, text) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, timestamp with time zone, double precision, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_float8_unit';
 
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount double precision, observation_end date, unit text) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_holdout_trans(internal, timestamp with time zone, double precision, date, date, text) RETURNS internal
+CREATE FUNCTION rfm_holdout_trans(clv_aggregate_state, timestamp with time zone, double precision, date, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_float8_holdout';
 
 CREATE AGGREGATE rfm_holdout(ts timestamp with time zone, amount double precision, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_trans(internal, timestamp with time zone, numeric, date) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, timestamp with time zone, numeric, date) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_numeric_day';
 
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount numeric, observation_end date) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_trans(internal, timestamp with time zone, numeric, date, text) RETURNS internal
+CREATE FUNCTION rfm_trans(clv_aggregate_state, timestamp with time zone, numeric, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_numeric_unit';
 
 CREATE AGGREGATE rfm(ts timestamp with time zone, amount numeric, observation_end date, unit text) (
     sfunc = rfm_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
-CREATE FUNCTION rfm_holdout_trans(internal, timestamp with time zone, numeric, date, date, text) RETURNS internal
+CREATE FUNCTION rfm_holdout_trans(clv_aggregate_state, timestamp with time zone, numeric, date, date, text) RETURNS clv_aggregate_state
     LANGUAGE c IMMUTABLE PARALLEL SAFE AS 'MODULE_PATHNAME', 'clv_rfm_trans_timestamptz_numeric_holdout';
 
 CREATE AGGREGATE rfm_holdout(ts timestamp with time zone, amount numeric, calibration_end date, observation_end date, unit text) (
     sfunc = rfm_holdout_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 
 CREATE AGGREGATE rollup(rfm_summary) (
     sfunc = rfm_rollup_trans,
-    stype = internal,
+    stype = clv_aggregate_state,
     sspace = 320,
     finalfunc = rfm_final,
     combinefunc = rfm_combine,
-    serialfunc = rfm_serialize,
-    deserialfunc = rfm_deserialize,
     parallel = safe
 );
 "#,
     name = "rfm_aggregates",
-    requires = [
-        rfm_combine,
-        rfm_serialize,
-        rfm_deserialize,
-        rfm_rollup_trans,
-        rfm_summary
-    ]
+    requires = [rfm_combine, rfm_rollup_trans, rfm_summary]
 );

@@ -3,7 +3,6 @@
 //! argument conversions. Declared in SQL by hand (`LANGUAGE c ... AS 'MODULE_PATHNAME', 'symbol'`).
 
 use pgrx::prelude::*;
-use pgrx::Internal;
 
 /// Declare the V1 calling convention of an exported C function (PG_FUNCTION_INFO_V1).
 macro_rules! function_info_v1 {
@@ -44,19 +43,5 @@ pub unsafe fn arg_f64(fcinfo: pg_sys::FunctionCallInfo, i: usize) -> Option<f64>
 pub unsafe fn varlena_bytes<'a>(d: pg_sys::Datum) -> &'a [u8] {
     unsafe {
         pgrx::varlena::varlena_to_byte_slice(pg_sys::pg_detoast_datum_packed(d.cast_mut_ptr()))
-    }
-}
-
-/// Return an `internal` aggregate state (NULL while it is not created yet).
-///
-/// # Safety
-/// `fcinfo` must be the call info PostgreSQL passed.
-pub unsafe fn return_internal(fcinfo: pg_sys::FunctionCallInfo, state: Internal) -> pg_sys::Datum {
-    match state.unwrap() {
-        Some(d) => d,
-        None => {
-            unsafe { (*fcinfo).isnull = true };
-            pg_sys::Datum::from(0)
-        }
     }
 }
