@@ -293,6 +293,37 @@ accessor!(
     |s| s.holdout.map(|h| h.duration)
 );
 
+/// The same customer's summary observed until a later `observation_end`: T grows, frequency,
+/// recency and monetary value stay (no purchase is known after the summary's own end). What an
+/// incremental refresh needs, since `rollup` merges only summaries with the same observation
+/// window: `rollup(s) FROM (SELECT rfm_as_of(stored, new_end) UNION ALL SELECT rfm(ts, amount,
+/// new_end) FROM new rows)` equals `rfm` over all rows (docs/refresh.md). 22023 when
+/// `observation_end` is infinite or before the summary's end, or the summary has a holdout window.
+#[pg_extern(immutable, strict, parallel_safe)]
+fn rfm_as_of(summary: rfm_summary, observation_end: pgrx::datum::Date) -> rfm_summary {
+    let bad = |m: String| -> ! { raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, m) };
+    if !observation_end.is_finite() {
+        bad("observation_end must be a finite date".into());
+    }
+    let mut s = summary.0;
+    if s.holdout_end_day.is_some() {
+        bad(
+            "rfm_as_of cannot move the end of a calibration/holdout summary (from rfm_holdout)"
+                .into(),
+        );
+    }
+    let end = observation_end.to_pg_epoch_days();
+    if end < s.end_day {
+        bad(format!(
+            "observation_end {} is before the summary's observation end {}",
+            format_day(end),
+            format_day(s.end_day)
+        ));
+    }
+    s.end_day = end;
+    rfm_summary(s)
+}
+
 /// All fields as one row, for `CROSS JOIN LATERAL rfm_fields(summary, 'week')` in a view.
 #[pg_extern(immutable, strict, parallel_safe)]
 #[allow(clippy::type_complexity)]
