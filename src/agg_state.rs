@@ -67,13 +67,23 @@ pub(crate) use state_kind_methods;
 /// The header first (the datum points into it), the value right after it: a transition reads
 /// the header's pointer and kind and then the value's first fields, which should share as few
 /// cache lines as possible (the per-row cost of an aggregate over millions of groups is cache
-/// misses); the flat buffer, used only when flattening, last.
+/// misses). Nothing else: palloc rounds a chunk up to a power of two, and an `rfm` state just
+/// fits 256 bytes (see `expanded_size`); flattening encodes twice instead of caching the bytes.
 #[repr(C)]
 struct Expanded<T> {
     hdr: pg_sys::ExpandedObjectHeader,
     value: T,
-    /// The flat payload between `flat_size` and `flatten_into` (PostgreSQL calls them in pairs).
-    flat: Vec<u8>,
+}
+
+/// The bytes a state of type `T` occupies (before palloc's rounding up to a power of two).
+pub const fn expanded_size<T>() -> usize {
+    std::mem::size_of::<Expanded<T>>()
+}
+
+fn flat_payload<T: StateKind>(value: &mut T) -> Vec<u8> {
+    let mut flat = vec![FORMAT, T::KIND];
+    value.encode(&mut flat);
+    flat
 }
 
 #[pg_guard]
@@ -82,10 +92,7 @@ pub unsafe extern "C-unwind" fn flat_size<T: StateKind>(
 ) -> usize {
     unsafe {
         let e = &mut *(eoh as *mut Expanded<T>);
-        e.flat.clear();
-        e.flat.extend_from_slice(&[FORMAT, T::KIND]);
-        e.value.encode(&mut e.flat);
-        pg_sys::VARHDRSZ + e.flat.len()
+        pg_sys::VARHDRSZ + flat_payload(&mut e.value).len()
     }
 }
 
@@ -97,14 +104,14 @@ pub unsafe extern "C-unwind" fn flatten_into<T: StateKind>(
 ) {
     unsafe {
         let e = &mut *(eoh as *mut Expanded<T>);
-        assert_eq!(size, pg_sys::VARHDRSZ + e.flat.len(), "flat size changed");
+        let flat = flat_payload(&mut e.value);
+        assert_eq!(size, pg_sys::VARHDRSZ + flat.len(), "flat size changed");
         pgrx::varlena::set_varsize_4b(result as *mut pg_sys::varlena, size as i32);
         std::ptr::copy_nonoverlapping(
-            e.flat.as_ptr(),
+            flat.as_ptr(),
             (result as *mut u8).add(pg_sys::VARHDRSZ),
-            e.flat.len(),
+            flat.len(),
         );
-        e.flat = Vec::new();
     }
 }
 
@@ -176,7 +183,6 @@ unsafe fn expanded_in<T: StateKind>(
             Expanded {
                 hdr: pg_sys::ExpandedObjectHeader::default(),
                 value,
-                flat: Vec::new(),
             },
         );
         pg_sys::EOH_init_header(&mut (*e).hdr, T::methods(), owner);

@@ -28,6 +28,10 @@ pub struct AggState {
     rfm: RfmState,
 }
 
+// A state per customer, millions per query: palloc rounds chunks up to a power of two, and 257
+// bytes would cost 512 (and a third more page faults and cache misses, bench/agg_state_bench.sh).
+const _: () = assert!(crate::agg_state::expanded_size::<AggState>() <= 256);
+
 impl StateKind for AggState {
     const KIND: u8 = 1;
     const NAME: &'static str = "rfm";

@@ -80,10 +80,24 @@ impl PatternCounts {
     }
 
     /// Adds every pattern of `other`.
+    ///
+    /// Not in `other`'s table order: that order follows the hash, and keys inserted in hash
+    /// order into a smaller table pile up in one run of slots, so every insert probes the whole
+    /// run (Citus combining 32 partial states of a fit took 43 s instead of a fraction of one).
+    /// An odd stride visits every slot once, in an order unrelated to the hash.
     pub fn merge(&mut self, other: &mut PatternCounts) {
         other.flush();
-        for s in other.slots.iter().filter(|s| s.w != 0.0) {
-            self.add(s.key, s.w);
+        self.flush();
+        self.reserve(other.len);
+        let n = other.slots.len();
+        const STRIDE: usize = 0x9E37_79B9_7F4A_7C15_u64 as usize | 1;
+        let mut i = 0usize;
+        for _ in 0..n {
+            let s = other.slots[i];
+            if s.w != 0.0 {
+                self.add(s.key, s.w);
+            }
+            i = i.wrapping_add(STRIDE) & (n - 1);
         }
         self.flush();
     }
@@ -173,6 +187,29 @@ mod tests {
         let mut want: Vec<(Key, f64)> = m.into_iter().collect();
         want.sort_by_key(|e| e.0);
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn merging_many_partial_tables_equals_one_table() {
+        // 32 partial states of distinct patterns (as Citus combines a distributed fit's), merged
+        // one by one into a growing table.
+        let mut whole = PatternCounts::default();
+        let mut merged = PatternCounts::default();
+        for part in 0..32u64 {
+            let mut p = PatternCounts::default();
+            for i in 0..5_000u64 {
+                let k = [part * 5_000 + i, i % 7, 3];
+                p.add(k, 1.0);
+                whole.add(k, 1.0);
+            }
+            merged.merge(&mut p);
+        }
+        assert_eq!(merged.len(), 160_000);
+        let mut a: Vec<(Key, f64)> = merged.entries().collect();
+        let mut b: Vec<(Key, f64)> = whole.entries().collect();
+        a.sort_by_key(|e| e.0);
+        b.sort_by_key(|e| e.0);
+        assert_eq!(a, b);
     }
 
     #[test]
