@@ -102,6 +102,12 @@ stage() {
     psql_q -Atc "SELECT coalesce(to_char(sum(v::numeric), 'FM9999990.000'), '-') FROM (SELECT stage_seconds FROM $schema.clv_models ORDER BY run_id DESC LIMIT 1) m,
                  jsonb_each_text(m.stage_seconds) e(k, v) WHERE k = ANY (string_to_array('$*', ' '))"
 }
+# Largest relative difference between the BG/NBD + Gamma-Gamma parameters of two clv_models rows.
+params_of() { echo "(SELECT (bgnbd::jsonb->'params') || (spend::jsonb->'params') FROM $1.clv_models WHERE run_id = $2)"; }
+param_diff() { # $1, $2: parameter JSON expressions
+    psql_q -Atc "SELECT btrim(to_char(max(abs(x.value::float8 - y.value::float8) / abs(y.value::float8)), '9.9EEEE'))
+                 FROM jsonb_each_text($1) x JOIN jsonb_each_text($2) y USING (key)"
+}
 PIPE="'bench_tx', 'customer_id', 'ts', 'amount', unit => 'week', horizon_months => 12, discount_rate => 0.01, clusters => $CLUSTERS, seed => $SEED"
 
 run_sql "clv_pipeline, first run (new schema bench_a)" "SELECT * FROM clv_pipeline($PIPE, observation_end => '$E0', target_schema => 'bench_a')"
@@ -121,6 +127,7 @@ SQL_CLUSTERS=$(psql_q -Atc "SELECT string_agg(n::text, ', ' ORDER BY n) FROM (SE
 
 run_sql "clv_pipeline, second run (same schema bench_a, same data)" "SELECT * FROM clv_pipeline($PIPE, observation_end => '$E0', target_schema => 'bench_a')"
 FULL2=$WALL
+RUN12_DIFF=$(param_diff "$(params_of bench_a 1)" "$(params_of bench_a 2)")
 for k in summary rfm rfm_table fit kmeans scoring history total; do
     case $k in summary) keys="rfm rfm_table" ;; *) keys=$k ;; esac
     S2[$k]=$(stage bench_a $keys)
@@ -128,7 +135,7 @@ done
 
 log "Python: lifetimes $("$PY" -c 'import lifetimes; print(lifetimes.__version__)') + pandas + scikit-learn on the exported CSV"
 PYJ=$("$PY" "$ROOT/bench/pipeline_bench.py" "$OUT/pipeline_tx.csv" "$E0" --clusters "$CLUSTERS" --seed "$SEED" | tail -n 1)
-j() { echo "$PYJ" | "$PY" -c "import json,sys; d=json.load(sys.stdin); v=d$1; print('%.3f' % v if isinstance(v, float) else v)"; }
+j() { echo "$PYJ" | "$PY" -c "import json,sys; d=json.load(sys.stdin); v=d$1; print('%.3f' % v if isinstance(v, float) else json.dumps(v) if isinstance(v, (dict, list)) else v)"; }
 declare -A P
 P[read]=$(j "['stages_s']['read']"); P[summary]=$(j "['stages_s']['summary']")
 P[fit]=$(j "['stages_s']['bgnbd'] + d['stages_s']['gg']"); P[kmeans]=$(j "['stages_s']['kmeans_fit']")
@@ -165,6 +172,7 @@ SQL
         case $k in summary) keys="rfm rfm_table verify merge" ;; rfm) keys="rfm verify merge" ;; *) keys=$k ;; esac
         SR[$k]=$(stage bench_a $keys); SRN[$k]=$(stage bench_b $keys); SF[$k]=$(stage bench_full $keys)
     done
+    REFRESH_DIFF=$(param_diff "$(params_of bench_a 3)" "$(params_of bench_full 1)")
     SAME=$(psql_q -Atc "SELECT count(*) || ' customers, ' || count(*) FILTER (WHERE a.customer_id IS NULL OR f.customer_id IS NULL) || ' missing on one side, '
                         || count(*) FILTER (WHERE a.tier IS DISTINCT FROM f.tier) || ' tiers differ, max |CLV difference| '
                         || coalesce(btrim(to_char(max(abs(a.clv - f.clv)), '9.9EEEE')), '-')
@@ -198,6 +206,8 @@ printf '\nsame work: SQL %s\n' "$SQL_SUM"
 printf '           Python %s customers, CLV sum %.2f, tiers %s\n' "$(j "['customers']")" "$(j "['clv_sum']")" "$(j "['tiers']")"
 printf 'parameters SQL %s\n           Python %s %s\n' "$SQL_PARAMS" "$(j "['bgnbd_params']")" "$(j "['gg_params']")"
 printf 'cluster sizes SQL %s; Python %s\n' "$SQL_CLUSTERS" "$(j "['cluster_sizes']")"
+printf 'largest relative parameter difference: SQL 1st vs Python %s; SQL 1st vs 2nd run (same data) %s\n' \
+    "$(param_diff "'$SQL_PARAMS'::jsonb" "'$(j "['bgnbd_params']")'::jsonb || '$(j "['gg_params']")'::jsonb")" "$RUN12_DIFF"
 
 if [ "$HAS_REFRESH" = t ]; then
     printf '\nafter appending %s transactions (observation end %s)\n' "$NEW" "$E1"
@@ -211,7 +221,7 @@ if [ "$HAS_REFRESH" = t ]; then
     done
     printf 'client wall time: full %s s, refresh %s s (verify on), %s s (verify off); full run into bench_b before: %s s\n' \
         "$FULLG" "$REFRESH" "$REFRESH_NV" "$FULLB"
-    printf 'refreshed bench_a against the full run: %s\n' "$SAME"
+    printf 'refreshed bench_a against the full run: %s; largest relative parameter difference %s\n' "$SAME" "$REFRESH_DIFF"
 fi
 
 printf '\nfull pipeline: lifetimes+pandas / clv_pipeline = %s (target >= 3x; Python work only, first run)\n' "$(r "${P[work]}" "${S1[total]}")"
