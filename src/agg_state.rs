@@ -119,7 +119,11 @@ pub unsafe extern "C-unwind" fn flatten_into<T: StateKind>(
 unsafe fn aggregate_context(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::MemoryContext {
     let mut ctx = std::ptr::null_mut();
     if unsafe { pg_sys::AggCheckCallContext(fcinfo, &mut ctx) } == 0 {
-        error!("clv_ext aggregate support function called outside an aggregate");
+        raise_code(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "a clv_ext aggregate's transition or combine function can only be called by the \
+             aggregate (call the aggregate itself, e.g. rfm(...) instead of rfm_trans(...))",
+        );
     }
     ctx
 }
