@@ -4,7 +4,7 @@
 //! functions `cluster_assign` and `pca_project`.
 //!
 //! The aggregates collect the feature rows exactly as `kmeans_fit` does (kmeans_sql.rs: the same
-//! state, combine, serialize and deserialize, so they run in parallel plans) and fit in the final
+//! state and combine function, so they run in parallel plans and on Citus) and fit in the final
 //! function on sorted rows (the model depends on the set of rows only), on a worker thread the
 //! backend watches (`clv_ml::runner`), so `statement_timeout` stops a fit at once. Hierarchical
 //! clustering refuses more than `MAX_ROWS` rows (54000) as they arrive. Models are framed

@@ -48,7 +48,7 @@ pub(crate) struct FitState {
     method_text: String,
     options_text: String,
     /// The options' jsonb bytes as first seen (empty for no options argument, and in a state
-    /// deserialized for combining, which gets no more rows).
+    /// decoded for combining, which gets no more rows).
     options_raw: Vec<u8>,
     method: Method,
     options: Options,

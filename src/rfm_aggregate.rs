@@ -1,13 +1,13 @@
 //! The `rfm` aggregates: raw transactions in, one `rfm_summary` per group out.
 //!
-//! Written by hand rather than with #[pg_aggregate]: the parallel support functions of an
-//! `internal`-state aggregate get a wrong signature from pgrx 0.18 (issue 2351), and the transition
+//! Written by hand rather than with #[pg_aggregate]: the state is a `clv_aggregate_state` expanded
+//! object (agg_state.rs; Citus partially aggregates only real state types), and the transition
 //! and final functions are plain V1 C functions that read their arguments' datums directly. The
 //! transition runs once per transaction, so it avoids pgrx's argument conversions (text to &str
 //! with UTF-8 checks on every row, Option wrappers) - see bench/README.md for what that buys.
 //! One transition function per input type (date/timestamp/timestamptz x numeric/double precision)
-//! and form; all share one state, combine, serialize and final function. `sspace` tells the
-//! planner the state's real size (a few hundred bytes, not the 8 kB it assumes for `internal`), so
+//! and form; all share one state, combine and final function. `sspace` tells the planner the
+//! state's real size (a few hundred bytes, not the 8 kB it assumes for a variable-length type), so
 //! it plans an in-memory hash aggregate instead of a spilling one for millions of customers.
 
 use crate::agg_state::{combine, new_state, state_kind_methods, state_mut, State, StateKind};
