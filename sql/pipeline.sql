@@ -601,7 +601,12 @@ BEGIN
         ml_start := (st.observation_end - make_interval(months => st.horizon_months))::date;
         RAISE NOTICE 'clv_pipeline: stage 3/6: ML (clv %, churn %) trained on features as of % and labels up to %',
             st.clv_method, coalesce(st.churn_method, 'none'), ml_start, st.observation_end;
-        ml_sql := clv_ml_dataset_query(st.source, st.customer_column, st.time_column, st.amount_column, ml_start, st.observation_end, st.seed);
+        -- The data set goes into a temporary table first: an UPDATE whose CTE reads a distributed
+        -- source is refused by Citus (0A000, STABLE functions with column references).
+        EXECUTE 'DROP TABLE IF EXISTS pg_temp.clv_ml_data';
+        EXECUTE 'CREATE TEMP TABLE clv_ml_data AS ' || clv_ml_dataset_query(st.source, st.customer_column, st.time_column,
+                                                                          st.amount_column, ml_start, st.observation_end, st.seed);
+        ml_sql := 'SELECT * FROM pg_temp.clv_ml_data';
         EXECUTE format($f$
             WITH d AS MATERIALIZED (%2$s),
             fitted AS (SELECT CASE WHEN %3$L <> 'btyd' THEN ml_regression_fit(features, holdout_spend, %3$L, %5$L::jsonb) END AS c,
@@ -616,6 +621,7 @@ BEGIN
             s, ml_sql, st.clv_method, st.churn_method,
             jsonb_build_object('feature_names', to_jsonb(customer_feature_names())) || CASE WHEN st.clv_method = 'linear' THEN '{"alpha": 1.0}'::jsonb ELSE '{}'::jsonb END,
             ml_start, st.observation_end, new_run);
+        EXECUTE 'DROP TABLE pg_temp.clv_ml_data';
         timings := clv_pipeline_lap(timings, 'ml', t0);
         t0 := clock_timestamp();
     END IF;
