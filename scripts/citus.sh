@@ -10,7 +10,7 @@
 #   CLV_CITUS_KEEP=1 scripts/citus.sh         # leave the cluster up afterwards, for psql:
 #                                             #   psql -h 127.0.0.1 -p 9700 -U postgres clv_citus
 #   CLV_CITUS_TARBALL=/path/citus-13.2.2.tar.gz, CLV_CITUS_PORT=9700 (workers on the next two)
-source "$(dirname "$0")/lib.sh"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 CITUS_VERSION=13.2.2
 CITUS_TARBALL=${CLV_CITUS_TARBALL:-$ROOT/../shared/vendor/citus-$CITUS_VERSION.tar.gz}
@@ -143,6 +143,8 @@ EOF
     psql_q -h 127.0.0.1 -p "$CITUS_PORT" -U postgres -d "$CITUS_DB" -f "$ROOT/tests/citus/helpers.sql"
 }
 
+# Sourced (bench/citus_bench.sh starts its own cluster with the functions above): stop here.
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 if [ "${CLV_CITUS:-1}" = 0 ]; then
     echo "skipping Citus tests: CLV_CITUS=0"
     exit 0
