@@ -182,7 +182,7 @@ COMMENT ON TYPE clv_aggregate_state IS
     'The partial state of a clv_ext aggregate (what Citus workers and parallel workers send): '
     'hexadecimal text of a versioned binary form. Not meant to be read by people.';
 
--- src/model_fit.rs:258
+-- src/model_fit.rs:259
 -- clv_ext::model_fit::bgbb_fit_final
 CREATE  FUNCTION "bgbb_fit_final"(
 	"state" clv_aggregate_state /* State */
@@ -191,7 +191,7 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'bgbb_fit_final_wrapper';
 
--- src/model_fit.rs:237
+-- src/model_fit.rs:238
 -- clv_ext::model_fit::bgnbd_fit_final
 CREATE  FUNCTION "bgnbd_fit_final"(
 	"state" clv_aggregate_state /* State */
@@ -200,7 +200,7 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'bgnbd_fit_final_wrapper';
 
--- src/ml_features_sql.rs:112
+-- src/ml_features_sql.rs:116
 -- clv_ext::ml_features_sql::churned_in_holdout_final
 CREATE  FUNCTION "churned_in_holdout_final"(
 	"state" clv_aggregate_state /* State */
@@ -209,7 +209,7 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'churned_in_holdout_final_wrapper';
 
--- src/ml_metrics_sql.rs:115
+-- src/ml_metrics_sql.rs:119
 -- clv_ext::ml_metrics_sql::classification_metrics_final
 CREATE  FUNCTION "classification_metrics_final"(
 	"state" clv_aggregate_state /* State */
@@ -229,17 +229,17 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'classification_metrics_trans_wrapper';
 
--- src/model_fit.rs:172
+-- src/model_fit.rs:173
 -- clv_ext::model_fit::clv_fit_combine
 CREATE  FUNCTION "clv_fit_combine"(
-	"a" clv_aggregate_state, /* State */
-	"b" clv_aggregate_state /* State */
+	"a" clv_aggregate_state, /* Option < State > */
+	"b" clv_aggregate_state /* Option < State > */
 ) RETURNS clv_aggregate_state /* State */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'clv_fit_combine_wrapper';
 
--- src/ml_features_sql.rs:94
+-- src/ml_features_sql.rs:98
 -- clv_ext::ml_features_sql::customer_features_final
 CREATE  FUNCTION "customer_features_final"(
 	"state" clv_aggregate_state /* State */
@@ -251,10 +251,10 @@ AS 'MODULE_PATHNAME', 'customer_features_final_wrapper';
 -- src/ml_features_sql.rs:89
 -- clv_ext::ml_features_sql::customer_history_combine
 CREATE  FUNCTION "customer_history_combine"(
-	"a" clv_aggregate_state, /* State */
-	"b" clv_aggregate_state /* State */
+	"a" clv_aggregate_state, /* Option < State > */
+	"b" clv_aggregate_state /* Option < State > */
 ) RETURNS clv_aggregate_state /* State */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'customer_history_combine_wrapper';
 
@@ -304,7 +304,7 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'dbscan_fit_trans_wrapper';
 
--- src/model_fit.rs:266
+-- src/model_fit.rs:267
 -- clv_ext::model_fit::gamma_gamma_fit_final
 CREATE  FUNCTION "gamma_gamma_fit_final"(
 	"state" clv_aggregate_state /* State */
@@ -368,7 +368,7 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'hierarchical_fit_trans_l_wrapper';
 
--- src/ml_features_sql.rs:104
+-- src/ml_features_sql.rs:108
 -- clv_ext::ml_features_sql::holdout_purchases_final
 CREATE  FUNCTION "holdout_purchases_final"(
 	"state" clv_aggregate_state /* State */
@@ -377,7 +377,7 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'holdout_purchases_final_wrapper';
 
--- src/ml_features_sql.rs:99
+-- src/ml_features_sql.rs:103
 -- clv_ext::ml_features_sql::holdout_spend_final
 CREATE  FUNCTION "holdout_spend_final"(
 	"state" clv_aggregate_state /* State */
@@ -386,7 +386,7 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'holdout_spend_final_wrapper';
 
--- src/ml_features_sql.rs:123
+-- src/ml_features_sql.rs:127
 -- requires:
 --   customer_history_trans
 --   customer_history_trans_c
@@ -433,7 +433,7 @@ CREATE AGGREGATE churned_in_holdout(ts date, amount double precision, calibratio
     parallel = safe
 );
 
--- src/kmeans_sql.rs:333
+-- src/kmeans_sql.rs:337
 -- clv_ext::kmeans_sql::kmeans_fit_trans
 CREATE  FUNCTION "kmeans_fit_trans"(
 	"state" clv_aggregate_state, /* State */
@@ -444,7 +444,7 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'kmeans_fit_trans_wrapper';
 
--- src/kmeans_sql.rs:342
+-- src/kmeans_sql.rs:346
 -- clv_ext::kmeans_sql::kmeans_fit_trans
 CREATE  FUNCTION "kmeans_fit_trans"(
 	"state" clv_aggregate_state, /* State */
@@ -456,7 +456,7 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'kmeans_fit_trans_s_wrapper';
 
--- src/kmeans_sql.rs:352
+-- src/kmeans_sql.rs:356
 -- clv_ext::kmeans_sql::kmeans_fit_trans
 CREATE  FUNCTION "kmeans_fit_trans"(
 	"state" clv_aggregate_state, /* State */
@@ -469,7 +469,7 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'kmeans_fit_trans_sv_wrapper';
 
--- src/kmeans_sql.rs:423
+-- src/kmeans_sql.rs:427
 -- clv_ext::kmeans_sql::kmeans_k_sweep_final
 CREATE  FUNCTION "kmeans_k_sweep_final"(
 	"state" clv_aggregate_state /* State */
@@ -478,7 +478,7 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'kmeans_k_sweep_final_wrapper';
 
--- src/kmeans_sql.rs:398
+-- src/kmeans_sql.rs:402
 -- clv_ext::kmeans_sql::kmeans_k_sweep_trans
 CREATE  FUNCTION "kmeans_k_sweep_trans"(
 	"state" clv_aggregate_state, /* State */
@@ -490,7 +490,7 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'kmeans_k_sweep_trans_wrapper';
 
--- src/kmeans_sql.rs:408
+-- src/kmeans_sql.rs:412
 -- clv_ext::kmeans_sql::kmeans_k_sweep_trans
 CREATE  FUNCTION "kmeans_k_sweep_trans"(
 	"state" clv_aggregate_state, /* State */
@@ -503,7 +503,7 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'kmeans_k_sweep_trans_s_wrapper';
 
--- src/kmeans_sql.rs:366
+-- src/kmeans_sql.rs:370
 -- clv_ext::kmeans_sql::kmeans_fit_final
 CREATE  FUNCTION "kmeans_fit_final"(
 	"state" clv_aggregate_state /* State */
@@ -515,14 +515,14 @@ AS 'MODULE_PATHNAME', 'kmeans_fit_final_wrapper';
 -- src/kmeans_sql.rs:315
 -- clv_ext::kmeans_sql::kmeans_rows_combine
 CREATE  FUNCTION "kmeans_rows_combine"(
-	"a" clv_aggregate_state, /* State */
-	"b" clv_aggregate_state /* State */
+	"a" clv_aggregate_state, /* Option < State > */
+	"b" clv_aggregate_state /* Option < State > */
 ) RETURNS clv_aggregate_state /* State */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'kmeans_rows_combine_wrapper';
 
--- src/kmeans_sql.rs:442
+-- src/kmeans_sql.rs:446
 -- requires:
 --   kmeans_model
 --   kmeans_fit_trans
@@ -576,7 +576,7 @@ CREATE AGGREGATE kmeans_k_sweep(features double precision[], k_min integer, k_ma
     parallel = safe
 );
 
--- src/model_fit.rs:251
+-- src/model_fit.rs:252
 -- clv_ext::model_fit::mbgnbd_fit_final
 CREATE  FUNCTION "mbgnbd_fit_final"(
 	"state" clv_aggregate_state /* State */
@@ -588,10 +588,10 @@ AS 'MODULE_PATHNAME', 'mbgnbd_fit_final_wrapper';
 -- src/ml_metrics_sql.rs:89
 -- clv_ext::ml_metrics_sql::metrics_pairs_combine
 CREATE  FUNCTION "metrics_pairs_combine"(
-	"a" clv_aggregate_state, /* State */
-	"b" clv_aggregate_state /* State */
+	"a" clv_aggregate_state, /* Option < State > */
+	"b" clv_aggregate_state /* Option < State > */
 ) RETURNS clv_aggregate_state /* State */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'metrics_pairs_combine_wrapper';
 
@@ -614,10 +614,10 @@ CREATE FUNCTION ml_classifier_fit_trans(clv_aggregate_state, double precision[],
 -- src/ml_sql.rs:237
 -- clv_ext::ml_sql::ml_fit_combine
 CREATE  FUNCTION "ml_fit_combine"(
-	"a" clv_aggregate_state, /* State */
-	"b" clv_aggregate_state /* State */
+	"a" clv_aggregate_state, /* Option < State > */
+	"b" clv_aggregate_state /* Option < State > */
 ) RETURNS clv_aggregate_state /* State */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'ml_fit_combine_wrapper';
 
@@ -679,7 +679,7 @@ CREATE AGGREGATE ml_classifier_fit(features double precision[], label boolean, m
     parallel = safe
 );
 
--- src/model_fit.rs:244
+-- src/model_fit.rs:245
 -- clv_ext::model_fit::pareto_nbd_fit_final
 CREATE  FUNCTION "pareto_nbd_fit_final"(
 	"state" clv_aggregate_state /* State */
@@ -688,7 +688,7 @@ IMMUTABLE STRICT PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'pareto_nbd_fit_final_wrapper';
 
--- src/model_fit.rs:274
+-- src/model_fit.rs:275
 -- requires:
 --   bgnbd_fit_final
 --   pareto_nbd_fit_final
@@ -916,14 +916,14 @@ CREATE AGGREGATE pca_fit(features double precision[], components integer) (
 -- src/validation_sql.rs:86
 -- clv_ext::validation_sql::prediction_errors_combine
 CREATE  FUNCTION "prediction_errors_combine"(
-	"a" clv_aggregate_state, /* State */
-	"b" clv_aggregate_state /* State */
+	"a" clv_aggregate_state, /* Option < State > */
+	"b" clv_aggregate_state /* Option < State > */
 ) RETURNS clv_aggregate_state /* State */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'prediction_errors_combine_wrapper';
 
--- src/validation_sql.rs:92
+-- src/validation_sql.rs:96
 -- clv_ext::validation_sql::prediction_errors_final
 CREATE  FUNCTION "prediction_errors_final"(
 	"state" clv_aggregate_state /* State */
@@ -943,7 +943,7 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'prediction_errors_trans_wrapper';
 
--- src/validation_sql.rs:106
+-- src/validation_sql.rs:110
 -- requires:
 --   prediction_errors_trans
 --   prediction_errors_combine
@@ -958,7 +958,7 @@ CREATE AGGREGATE prediction_errors(predicted double precision, actual double pre
     parallel = safe
 );
 
--- src/ml_metrics_sql.rs:107
+-- src/ml_metrics_sql.rs:111
 -- clv_ext::ml_metrics_sql::regression_metrics_final
 CREATE  FUNCTION "regression_metrics_final"(
 	"state" clv_aggregate_state /* State */
@@ -978,7 +978,7 @@ IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'regression_metrics_trans_wrapper';
 
--- src/ml_metrics_sql.rs:123
+-- src/ml_metrics_sql.rs:127
 -- requires:
 --   regression_metrics_trans
 --   classification_metrics_trans
@@ -999,12 +999,22 @@ CREATE AGGREGATE classification_metrics(probability double precision, label bool
 -- src/rfm_aggregate.rs:379
 -- clv_ext::rfm_aggregate::rfm_combine
 CREATE  FUNCTION "rfm_combine"(
-	"a" clv_aggregate_state, /* State */
-	"b" clv_aggregate_state /* State */
+	"a" clv_aggregate_state, /* Option < State > */
+	"b" clv_aggregate_state /* Option < State > */
 ) RETURNS clv_aggregate_state /* State */
-IMMUTABLE STRICT PARALLEL SAFE
+IMMUTABLE PARALLEL SAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'rfm_combine_wrapper';
+
+-- src/rfm_summary.rs:302
+-- clv_ext::rfm_summary::rfm_as_of
+CREATE  FUNCTION "rfm_as_of"(
+	"summary" rfm_summary, /* rfm_summary */
+	"observation_end" date /* pgrx :: datum :: Date */
+) RETURNS rfm_summary /* rfm_summary */
+IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'rfm_as_of_wrapper';
 
 -- src/rfm_aggregate.rs:385
 -- clv_ext::rfm_aggregate::rfm_rollup_trans
@@ -1250,16 +1260,6 @@ CREATE AGGREGATE rollup(rfm_summary) (
     combinefunc = rfm_combine,
     parallel = safe
 );
-
--- src/rfm_summary.rs:302
--- clv_ext::rfm_summary::rfm_as_of
-CREATE  FUNCTION "rfm_as_of"(
-	"summary" rfm_summary, /* rfm_summary */
-	"observation_end" date /* pgrx :: datum :: Date */
-) RETURNS rfm_summary /* rfm_summary */
-IMMUTABLE STRICT PARALLEL SAFE
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'rfm_as_of_wrapper';
 
 -- clv_pipeline: from a transactions table to BI-ready tables and materialized views in one call,
 -- and clv_holdout_*: validation of the model on a calibration/holdout split.

@@ -310,11 +310,17 @@ pub fn new_state<T: StateKind>(fcinfo: pg_sys::FunctionCallInfo, value: T) -> St
 
 /// The combine function of every clv_ext aggregate: `b` merged into `a` (a copy of `b` when `a`
 /// is NULL). Returns `a` itself whenever it is not NULL (see the module docs for why that matters).
+///
+/// The SQL functions must not be STRICT (their arguments are `Option`s for that): for a strict
+/// combine function PostgreSQL (and Citus) start the running state as a flat copy of the first
+/// partial state, so every later call would decode the whole running state again - combining
+/// 32 partial fit states took 23 s instead of a fraction of a second.
 pub fn combine<T: StateKind + Clone>(
-    mut a: State,
-    mut b: State,
+    a: Option<State>,
+    b: Option<State>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> State {
+    let (mut a, mut b) = (a.unwrap_or(State(None)), b.unwrap_or(State(None)));
     let Some(other) = b.get_mut::<T>() else {
         return a;
     };

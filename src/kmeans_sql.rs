@@ -313,7 +313,11 @@ fn check_k(k: i32, what: &str) -> i64 {
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn kmeans_rows_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+fn kmeans_rows_combine(
+    a: Option<State>,
+    b: Option<State>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> State {
     combine::<RowsState>(a, b, fcinfo)
 }
 

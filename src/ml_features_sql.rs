@@ -87,7 +87,11 @@ fn customer_history_trans_c(
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn customer_history_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+fn customer_history_combine(
+    a: Option<State>,
+    b: Option<State>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> State {
     combine::<History>(a, b, fcinfo)
 }
 

@@ -87,7 +87,11 @@ fn classification_metrics_trans(
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn metrics_pairs_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+fn metrics_pairs_combine(
+    a: Option<State>,
+    b: Option<State>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> State {
     combine::<Pairs>(a, b, fcinfo)
 }
 

@@ -235,7 +235,7 @@ impl StateKind for FitState {
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn ml_fit_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+fn ml_fit_combine(a: Option<State>, b: Option<State>, fcinfo: pg_sys::FunctionCallInfo) -> State {
     combine::<FitState>(a, b, fcinfo)
 }
 

@@ -93,7 +93,8 @@ impl FitState {
         out.push(self.penalizer.is_some() as u8);
         out.extend_from_slice(&self.penalizer.unwrap_or(0.0).to_le_bytes());
         out.extend_from_slice(&(n as u64).to_le_bytes());
-        for (k, w) in self.rows.entries() {
+        // Scattered, not in table (hash) order: decoding inserts them into a fresh table.
+        for (k, w) in self.rows.entries_scattered() {
             for b in k {
                 out.extend_from_slice(&b.to_le_bytes());
             }
@@ -118,7 +119,7 @@ impl FitState {
             corrupt();
         }
         let penalizer = (b[1] == 1).then(|| f64::from_bits(u(2)));
-        let mut rows = PatternCounts::default();
+        let mut rows = PatternCounts::with_capacity(n);
         for i in 0..n {
             let o = 18 + i * 32;
             let w = f64::from_bits(u(o + 24));
@@ -170,7 +171,7 @@ fn add_row(
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn clv_fit_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+fn clv_fit_combine(a: Option<State>, b: Option<State>, fcinfo: pg_sys::FunctionCallInfo) -> State {
     combine::<FitState>(a, b, fcinfo)
 }
 

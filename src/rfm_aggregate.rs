@@ -377,7 +377,7 @@ fn from_summary(rfm: RfmState) -> AggState {
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn rfm_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+fn rfm_combine(a: Option<State>, b: Option<State>, fcinfo: pg_sys::FunctionCallInfo) -> State {
     combine::<AggState>(a, b, fcinfo)
 }
 

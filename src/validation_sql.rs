@@ -84,7 +84,11 @@ fn prediction_errors_trans(
 }
 
 #[pg_extern(immutable, parallel_safe)]
-fn prediction_errors_combine(a: State, b: State, fcinfo: pg_sys::FunctionCallInfo) -> State {
+fn prediction_errors_combine(
+    a: Option<State>,
+    b: Option<State>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> State {
     combine::<Errors>(a, b, fcinfo)
 }
 

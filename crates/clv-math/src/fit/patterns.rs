@@ -20,6 +20,9 @@ struct Slot {
     w: f64,
 }
 
+/// An odd step: visits every slot of a power-of-two table once, in an order unrelated to the hash.
+const STRIDE: usize = 0x9E37_79B9_7F4A_7C15_u64 as usize | 1;
+
 /// Rows buffered before a batch insert: enough to keep many misses in flight, small enough to
 /// stay in L1.
 const BATCH: usize = 64;
@@ -79,6 +82,25 @@ impl PatternCounts {
             .map(|s| (s.key, s.w))
     }
 
+    /// An empty table with room for `n` patterns (decoding a stored state: no regrowth).
+    pub fn with_capacity(n: usize) -> Self {
+        let mut p = PatternCounts::default();
+        p.reserve(n);
+        p
+    }
+
+    /// Every (pattern, summed weight) in an order unrelated to the hash (see `merge`): what a
+    /// stored state lists, so that decoding it does not insert in hash order either.
+    pub fn entries_scattered(&mut self) -> impl Iterator<Item = (Key, f64)> + '_ {
+        self.flush();
+        let n = self.slots.len();
+        (0..n)
+            .map(move |i| i.wrapping_mul(STRIDE) & (n.max(1) - 1))
+            .map(|i| self.slots[i])
+            .filter(|s| s.w != 0.0)
+            .map(|s| (s.key, s.w))
+    }
+
     /// Adds every pattern of `other`.
     ///
     /// Not in `other`'s table order: that order follows the hash, and keys inserted in hash
@@ -90,7 +112,6 @@ impl PatternCounts {
         self.flush();
         self.reserve(other.len);
         let n = other.slots.len();
-        const STRIDE: usize = 0x9E37_79B9_7F4A_7C15_u64 as usize | 1;
         let mut i = 0usize;
         for _ in 0..n {
             let s = other.slots[i];
