@@ -29,7 +29,7 @@ use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 use std::ffi::c_void;
 
-const FORMAT: u8 = 1;
+pub(crate) const FORMAT: u8 = 1;
 // A static, not a const: markers are recognised by the address of their name.
 static MARKER_NAME: &std::ffi::CStr = c"clv_ext aggregate states";
 

@@ -3,7 +3,7 @@
 //! the payload with its kind's decoder, so a value of the type is always a valid state and a
 //! malformed one is refused at the door (22P02 for text, 22P03 for binary).
 
-use crate::agg_state::StateKind;
+use crate::agg_state::{StateKind, FORMAT};
 use crate::errors::raise_code;
 use crate::v1::{arg, function_info_v1, varlena_bytes};
 use pgrx::prelude::*;
@@ -52,7 +52,7 @@ fn validate(bytes: &[u8], code: PgSqlErrorCode) {
     let bad =
         |what: &str| -> ! { raise_code(code, format!("invalid clv_aggregate_state: {what}")) };
     match bytes {
-        [1, kind, payload @ ..] => match KINDS.iter().find(|(k, _)| k == kind) {
+        [FORMAT, kind, payload @ ..] => match KINDS.iter().find(|(k, _)| k == kind) {
             Some((_, check)) => check(payload),
             None => bad(&format!("unknown state kind {kind}")),
         },

@@ -5,6 +5,7 @@
 //! Each is the current implementation under the old name (same SQL signature);
 //! sql/clv_ext--0.1.0--0.2.0.sql points the catalog at the current names.
 
+use crate::agg_state_io::clv_aggregate_state_send;
 use crate::model_fit::{clv_fit_trans2, clv_fit_trans3};
 use crate::scoring::{clv_bgbb, clv_bgnbd, clv_mbgnbd, clv_pareto_nbd};
 use crate::v1::function_info_v1;
@@ -48,33 +49,25 @@ alias! {
 /// deserialize functions. Their transition, combine and final symbols still exist (now working
 /// on `clv_aggregate_state` values, which an `internal` state can carry just as well); these
 /// stand in for the serialize pair until the update re-creates the aggregates: serialize is the
-/// state's flat form, and deserialize passes that flat form through - the combine function
-/// decodes a flat state itself.
-unsafe fn serialize_state(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    unsafe {
-        // Detoasting an expanded object flattens it.
-        let bytes = crate::v1::varlena_bytes(crate::v1::arg(fcinfo, 0).expect("strict"));
-        pgrx::rust_byte_slice_to_bytea(bytes).into_pg().into()
-    }
-}
-
+/// state type's send function (its flat form), and deserialize passes that flat form through -
+/// the combine function decodes a flat state itself.
 unsafe fn deserialize_state(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     unsafe { crate::v1::arg(fcinfo, 0).expect("strict") }
 }
 
 alias! {
-    rfm_serialize_wrapper, pg_finfo_rfm_serialize_wrapper => serialize_state;
+    rfm_serialize_wrapper, pg_finfo_rfm_serialize_wrapper => clv_aggregate_state_send;
     rfm_deserialize_wrapper, pg_finfo_rfm_deserialize_wrapper => deserialize_state;
-    clv_fit_serialize_wrapper, pg_finfo_clv_fit_serialize_wrapper => serialize_state;
+    clv_fit_serialize_wrapper, pg_finfo_clv_fit_serialize_wrapper => clv_aggregate_state_send;
     clv_fit_deserialize_wrapper, pg_finfo_clv_fit_deserialize_wrapper => deserialize_state;
-    kmeans_rows_serialize_wrapper, pg_finfo_kmeans_rows_serialize_wrapper => serialize_state;
+    kmeans_rows_serialize_wrapper, pg_finfo_kmeans_rows_serialize_wrapper => clv_aggregate_state_send;
     kmeans_rows_deserialize_wrapper, pg_finfo_kmeans_rows_deserialize_wrapper => deserialize_state;
-    customer_history_serialize_wrapper, pg_finfo_customer_history_serialize_wrapper => serialize_state;
+    customer_history_serialize_wrapper, pg_finfo_customer_history_serialize_wrapper => clv_aggregate_state_send;
     customer_history_deserialize_wrapper, pg_finfo_customer_history_deserialize_wrapper => deserialize_state;
-    metrics_pairs_serialize_wrapper, pg_finfo_metrics_pairs_serialize_wrapper => serialize_state;
+    metrics_pairs_serialize_wrapper, pg_finfo_metrics_pairs_serialize_wrapper => clv_aggregate_state_send;
     metrics_pairs_deserialize_wrapper, pg_finfo_metrics_pairs_deserialize_wrapper => deserialize_state;
-    ml_fit_serialize_wrapper, pg_finfo_ml_fit_serialize_wrapper => serialize_state;
+    ml_fit_serialize_wrapper, pg_finfo_ml_fit_serialize_wrapper => clv_aggregate_state_send;
     ml_fit_deserialize_wrapper, pg_finfo_ml_fit_deserialize_wrapper => deserialize_state;
-    prediction_errors_serialize_wrapper, pg_finfo_prediction_errors_serialize_wrapper => serialize_state;
+    prediction_errors_serialize_wrapper, pg_finfo_prediction_errors_serialize_wrapper => clv_aggregate_state_send;
     prediction_errors_deserialize_wrapper, pg_finfo_prediction_errors_deserialize_wrapper => deserialize_state;
 }
