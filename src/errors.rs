@@ -83,3 +83,33 @@ pub fn nonnegative(what: &str, v: i32) -> u32 {
         )
     })
 }
+
+/// The elements of an array argument that must be neither NULL nor contain NULL (22004).
+pub fn no_null_elements<T>(v: Option<Vec<Option<T>>>, what: &str) -> Vec<T> {
+    not_null(v, what)
+        .into_iter()
+        .map(|e| {
+            e.unwrap_or_else(|| {
+                raise_code(
+                    PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+                    format!("{what} must not contain NULL"),
+                )
+            })
+        })
+        .collect()
+}
+
+impl<T> OrRaise<T> for Result<T, clv_charts::ChartError> {
+    /// Data a chart cannot draw is the caller's (22023); a drawing failure is ours (XX000).
+    fn or_raise(self) -> T {
+        match self {
+            Ok(v) => v,
+            Err(clv_charts::ChartError::Invalid(m)) => {
+                raise_code(PgSqlErrorCode::ERRCODE_INVALID_PARAMETER_VALUE, m)
+            }
+            Err(e @ clv_charts::ChartError::Draw(_)) => {
+                raise_code(PgSqlErrorCode::ERRCODE_INTERNAL_ERROR, e.to_string())
+            }
+        }
+    }
+}

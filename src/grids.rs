@@ -24,7 +24,7 @@ fn invalid(msg: String) -> ! {
 }
 
 /// The (frequency, recency) histories of the grid, in frequency then recency order.
-fn histories(
+pub(crate) fn histories(
     tenure: f64,
     max_frequency: i32,
     max_recency: f64,

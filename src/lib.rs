@@ -9,6 +9,7 @@ mod agg_state;
 mod agg_state_io;
 mod binary_io;
 mod binary_type;
+mod charts_sql;
 mod cluster_sql;
 mod compat;
 mod errors;

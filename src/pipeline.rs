@@ -23,3 +23,10 @@ pgrx::extension_sql_file!(
     name = "profiles",
     requires = ["pipeline"]
 );
+
+// Charts of a pipeline schema and the HTML report (sql/report.sql) use all of the above.
+pgrx::extension_sql_file!(
+    "../sql/report.sql",
+    name = "report",
+    requires = ["pipeline", "profiles", "cohorts", "ml_comparison"]
+);

@@ -9,7 +9,7 @@
 //! in `CREATE MATERIALIZED VIEW`, and is deterministic: the result depends on the values of the
 //! partition only, not on their order (the window's ORDER BY is irrelevant).
 
-use crate::errors::{not_null, raise, raise_code, OrRaise};
+use crate::errors::{no_null_elements, raise, raise_code, OrRaise};
 use crate::v1::function_info_v1;
 use crate::window::Window;
 use clv_math::segment::tiers::{
@@ -19,20 +19,6 @@ use clv_math::segment::validation::fnv1a64;
 use clv_math::ClvError;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
-
-fn no_null_elements<T>(v: Option<Vec<Option<T>>>, what: &str) -> Vec<T> {
-    not_null(v, what)
-        .into_iter()
-        .map(|e| {
-            e.unwrap_or_else(|| {
-                raise_code(
-                    PgSqlErrorCode::ERRCODE_NULL_VALUE_NOT_ALLOWED,
-                    format!("{what} must not contain NULL"),
-                )
-            })
-        })
-        .collect()
-}
 
 fn check_value(v: f64) {
     if !v.is_finite() {

@@ -26,6 +26,7 @@
 
 pub mod bgbb;
 pub mod bgnbd;
+pub mod charts;
 pub mod distribution;
 pub mod gamma_gamma;
 pub mod mbgnbd;

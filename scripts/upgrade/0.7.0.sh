@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Regenerates sql/clv_ext--0.6.0--0.7.0.sql from a 0.7.0 install script (after `cargo pgrx install`).
+cd "$(dirname "$0")/../.."
+INSTALL=${1:-$(/usr/lib/postgresql/15/bin/pg_config --sharedir)/extension/clv_ext--0.7.0.sql}
+python3 scripts/make-upgrade.py 0.6.0 0.7.0 "$INSTALL" \
+    --header "clv_ext 0.6.0 -> 0.7.0 (issue 12): charts as SVG (src/charts_sql.rs: frequency_recency_chart,
+p_alive_chart, period_transactions[_chart], p_alive_history[_chart], calibration_vs_holdout_chart,
+clv_concentration_chart, tier_migration_chart) and the HTML report clv_report (sql/report.sql).
+Only new functions: nothing of 0.6.0 is dropped or redefined." \
+    --entity '-- src/charts_sql.rs' \
+    --sql sql/report.sql "${@:2}" > sql/clv_ext--0.6.0--0.7.0.sql
