@@ -48,17 +48,19 @@ END $$;
 -- The cohort of a customer whose first purchase was at first_purchase: the start of the
 -- cohort-grain period containing it (a date), the definition clv_cohorts uses. For timestamptz
 -- the period is taken in the session's time zone (hence STABLE).
+-- The bodies name the extension's schema: PostgreSQL 17 and later build and refresh materialized
+-- views (the pipeline's clv_customers calls cohort_of) with search_path = pg_catalog, pg_temp.
 CREATE FUNCTION cohort_of(first_purchase timestamp, cohort_grain text DEFAULT 'month')
 RETURNS date LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$ SELECT date_trunc(clv_check_grain(cohort_grain, 'cohort_grain'), first_purchase)::date $$;
+AS $$ SELECT date_trunc(@extschema@.clv_check_grain(cohort_grain, 'cohort_grain'), first_purchase)::date $$;
 
 CREATE FUNCTION cohort_of(first_purchase date, cohort_grain text DEFAULT 'month')
 RETURNS date LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-AS $$ SELECT cohort_of(first_purchase::timestamp, cohort_grain) $$;
+AS $$ SELECT @extschema@.cohort_of(first_purchase::timestamp, cohort_grain) $$;
 
 CREATE FUNCTION cohort_of(first_purchase timestamptz, cohort_grain text DEFAULT 'month')
 RETURNS date LANGUAGE sql STABLE STRICT PARALLEL SAFE
-AS $$ SELECT cohort_of(first_purchase::timestamp, cohort_grain) $$;
+AS $$ SELECT @extschema@.cohort_of(first_purchase::timestamp, cohort_grain) $$;
 
 CREATE FUNCTION clv_cohorts(
     source regclass,

@@ -2,28 +2,29 @@
 -- C functions over clv_charts (plotters' SVG backend, src/charts_sql.rs); what is here reads a
 -- pipeline schema and puts the pieces together.
 
--- p_alive_history_chart and p_alive_history for timestamptz purchase times (the C functions take timestamp; date
--- arrays cast implicitly). The times are read in the session's time zone, as the rfm aggregates
--- read timestamptz.
+-- p_alive_history_chart and p_alive_history for timestamptz purchase times (the C functions take
+-- timestamp; date arrays cast implicitly). The times are read in the session's time zone, as the
+-- rfm aggregates read timestamptz. The bodies name the extension's schema so that they also work
+-- where PostgreSQL 17+ restricts search_path (materialized views, index expressions).
 CREATE FUNCTION p_alive_history_chart(model bgnbd_model, purchase_times timestamptz[], observation_end date, unit text DEFAULT 'week')
 RETURNS text LANGUAGE sql STABLE STRICT PARALLEL SAFE
-RETURN p_alive_history_chart(model, purchase_times::timestamp[], observation_end::timestamp, unit);
+AS $$ SELECT @extschema@.p_alive_history_chart(model, purchase_times::timestamp[], observation_end::timestamp, unit) $$;
 CREATE FUNCTION p_alive_history_chart(model pareto_nbd_model, purchase_times timestamptz[], observation_end date, unit text DEFAULT 'week')
 RETURNS text LANGUAGE sql STABLE STRICT PARALLEL SAFE
-RETURN p_alive_history_chart(model, purchase_times::timestamp[], observation_end::timestamp, unit);
+AS $$ SELECT @extschema@.p_alive_history_chart(model, purchase_times::timestamp[], observation_end::timestamp, unit) $$;
 CREATE FUNCTION p_alive_history_chart(model mbgnbd_model, purchase_times timestamptz[], observation_end date, unit text DEFAULT 'week')
 RETURNS text LANGUAGE sql STABLE STRICT PARALLEL SAFE
-RETURN p_alive_history_chart(model, purchase_times::timestamp[], observation_end::timestamp, unit);
+AS $$ SELECT @extschema@.p_alive_history_chart(model, purchase_times::timestamp[], observation_end::timestamp, unit) $$;
 
 CREATE FUNCTION p_alive_history(model bgnbd_model, purchase_times timestamptz[], observation_end date, unit text DEFAULT 'week')
 RETURNS TABLE (t double precision, p_alive double precision) LANGUAGE sql STABLE STRICT PARALLEL SAFE
-AS $$ SELECT * FROM p_alive_history(model, purchase_times::timestamp[], observation_end::timestamp, unit) $$;
+AS $$ SELECT * FROM @extschema@.p_alive_history(model, purchase_times::timestamp[], observation_end::timestamp, unit) $$;
 CREATE FUNCTION p_alive_history(model pareto_nbd_model, purchase_times timestamptz[], observation_end date, unit text DEFAULT 'week')
 RETURNS TABLE (t double precision, p_alive double precision) LANGUAGE sql STABLE STRICT PARALLEL SAFE
-AS $$ SELECT * FROM p_alive_history(model, purchase_times::timestamp[], observation_end::timestamp, unit) $$;
+AS $$ SELECT * FROM @extschema@.p_alive_history(model, purchase_times::timestamp[], observation_end::timestamp, unit) $$;
 CREATE FUNCTION p_alive_history(model mbgnbd_model, purchase_times timestamptz[], observation_end date, unit text DEFAULT 'week')
 RETURNS TABLE (t double precision, p_alive double precision) LANGUAGE sql STABLE STRICT PARALLEL SAFE
-AS $$ SELECT * FROM p_alive_history(model, purchase_times::timestamp[], observation_end::timestamp, unit) $$;
+AS $$ SELECT * FROM @extschema@.p_alive_history(model, purchase_times::timestamp[], observation_end::timestamp, unit) $$;
 
 -- lifetimes' plot_calibration_purchases_vs_holdout_purchases from the transactions: fits on the
 -- calibration window, predicts the holdout (clv_calibration_vs_holdout) and draws both.
@@ -70,8 +71,8 @@ END $$;
 -- that the page has none of the characters text-format COPY escapes: \copy writes it verbatim.
 CREATE FUNCTION clv_html_escape(value text)
 RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-RETURN translate(replace(replace(replace(replace(replace(replace(value, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'),
-                                 '''', '&#39;'), '\', '&#92;'), E'\n\r\t', '   ');
+AS $$ SELECT translate(replace(replace(replace(replace(replace(replace(value, '&', '&amp;'), '<', '&lt;'), '>', '&gt;'), '"', '&quot;'),
+                                       '''', '&#39;'), '\', '&#92;'), E'\n\r\t', '   ') $$;
 
 -- An HTML table of a query's rows, columns in the query's order; numbers right-aligned.
 CREATE FUNCTION clv_html_table(query text)

@@ -6,6 +6,7 @@ python3 scripts/make-upgrade.py 0.6.0 0.7.0 "$INSTALL" \
     --header "clv_ext 0.6.0 -> 0.7.0 (issue 12): charts as SVG (src/charts_sql.rs: frequency_recency_chart,
 p_alive_chart, period_transactions[_chart], p_alive_history[_chart], calibration_vs_holdout_chart,
 clv_concentration_chart, tier_migration_chart) and the HTML report clv_report (sql/report.sql).
-Only new functions: nothing of 0.6.0 is dropped or redefined." \
+cohort_of names the extension schema in its body (PostgreSQL 17+ builds materialized views with a
+restricted search_path), re-created with CREATE OR REPLACE; nothing is dropped." \
     --entity '-- src/charts_sql.rs' \
-    --sql sql/report.sql "${@:2}" > sql/clv_ext--0.6.0--0.7.0.sql
+    --replace-sql sql/cohorts.sql --sql sql/report.sql "${@:2}" > sql/clv_ext--0.6.0--0.7.0.sql

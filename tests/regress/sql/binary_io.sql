@@ -68,4 +68,4 @@ SELECT m::jsonb -> 'params' AS params FROM as_model;
 -- Every type of the extension has both functions.
 SELECT t.typname, t.typsend::text, t.typreceive::text
 FROM pg_type t JOIN pg_depend d ON d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e'
-JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'clv_ext' WHERE t.typtype = 'b' ORDER BY 1;
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'clv_ext' WHERE t.typtype = 'b' AND t.typelem = 0 ORDER BY 1;  -- not the array types (PostgreSQL 18 lists them)

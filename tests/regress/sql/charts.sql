@@ -12,11 +12,20 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END $$;
--- Well-formed SVG with every word given.
-CREATE FUNCTION pg_temp.svg_ok(svg text, words text[]) RETURNS boolean LANGUAGE sql AS $$
-    SELECT svg LIKE '<svg %' AND xml_is_well_formed_document(svg)
-           AND (SELECT bool_and(strpos(svg, w) > 0) FROM unnest(words) w)
-$$;
+-- Well-formed SVG with every word given. A server built without libxml (PostgreSQL 18's
+-- embedded build) cannot parse XML: there, every start tag that is not self-closing must have its
+-- end tag (headless Chromium renders the report in scripts/test.sh either way).
+CREATE FUNCTION pg_temp.svg_ok(svg text, words text[]) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    well_formed boolean;
+BEGIN
+    BEGIN
+        well_formed := xml_is_well_formed_document(svg);
+    EXCEPTION WHEN feature_not_supported THEN
+        well_formed := regexp_count(svg, '<[a-zA-Z]([^>]*[^/])?>') = regexp_count(svg, '</');
+    END;
+    RETURN svg LIKE '<svg %' AND well_formed AND (SELECT bool_and(strpos(svg, w) > 0) FROM unnest(words) w);
+END $$;
 
 \getenv data CLV_TEST_DATA
 \set raw :data '/cdnow/CDNOW_sample.txt'
@@ -171,3 +180,6 @@ SELECT pg_temp.error_of('SELECT tier_migration_chart(''no_such_schema''::name)')
 SELECT run_id FROM clv_pipeline('cdnow_tx', 'customer', 'day', 'amount', '1998-06-30', target_schema => 'charts_once');
 SELECT strpos(clv_report('charts_once', false), 'One run so far') > 0 AS one_run_note;
 SELECT pg_temp.error_of('SELECT tier_migration_chart(''charts_once''::name)');
+-- The tests share a database: leave nothing behind.
+DROP SCHEMA charts, charts_once CASCADE;
+DROP TABLE cdnow_lines, cdnow_tx, m, pt, top, conc, report;

@@ -23,7 +23,7 @@ SELECT extversion FROM pg_extension WHERE extname = 'clv_ext';
 -- 0.3.0 gave every type binary send/receive functions: a stored value goes out and back in binary.
 SELECT string_agg(t.typname || ':' || (t.typsend <> 0 AND t.typreceive <> 0), ' ' ORDER BY t.typname) AS binary_io
 FROM pg_type t JOIN pg_depend d ON d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e'
-JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'clv_ext' WHERE t.typtype = 'b';
+JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'clv_ext' WHERE t.typtype = 'b' AND t.typelem = 0;
 SELECT round(clv(model, spend, 2, 20, 30, 8)::numeric, 6) = :clv_on_010 AS same_clv_after_update,
        frequency(summary) AS frequency, model::text = (model::text)::bgnbd_model::text AS model_readable
 FROM stored;
