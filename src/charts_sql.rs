@@ -10,7 +10,7 @@ use crate::errors::{no_null_elements, raise_code, OrRaise};
 use crate::grids::histories;
 use crate::interrupts::each_row;
 use crate::models::*;
-use clv_charts::{Cell, Guide, Labels, Line};
+use clv_charts::{Cell, Guide, Labels, Line, Note};
 use clv_math::predict::charts::{alive_path, period_transactions};
 use clv_math::predict::PurchaseModel;
 use clv_math::rfm::{day_of, TimeUnit};
@@ -343,6 +343,7 @@ macro_rules! model_charts {
                     markers: false,
                 }],
                 &guides,
+                &[],
                 None,
                 Some((0.0, 1.02)),
             )
@@ -400,6 +401,14 @@ fn calibration_vs_holdout_chart(
         ));
     }
     let x = no_null_elements(Some(frequency_cal), "frequency_cal");
+    let top = mean_predicted
+        .iter()
+        .chain(&mean_actual)
+        .flatten()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0f64, f64::max)
+        .max(1e-9);
     let line = |name: &str, y: Vec<Option<f64>>| {
         let mut points: Vec<(f64, f64)> = x
             .iter()
@@ -424,8 +433,10 @@ fn calibration_vs_holdout_chart(
             line("mean_actual", mean_actual),
         ],
         &[],
+        &[],
         None,
-        None,
+        // From 0 purchases: the gap between the lines reads true.
+        Some((0.0, top * 1.08)),
     )
     .or_raise()
 }
@@ -448,21 +459,33 @@ fn clv_concentration_chart(
     .or_raise();
     let values: Vec<f64> = clv.into_iter().flatten().collect();
     let c = clv_charts::concentration(&values, 1000).or_raise();
-    let mut cut = 0.0;
+    // A dashed line at each cut and, centred in each tier's band near the bottom (below both
+    // curves), the tier's name and its share of the CLV.
     let mut guides = Vec::new();
-    let mut held = 0.0;
+    let mut notes = Vec::new();
+    let (mut from, mut held) = (0.0, 0.0);
     for (share, label) in spec.shares().iter().zip(spec.labels()) {
-        cut += share;
-        if cut >= 1.0 - 1e-9 {
-            break;
+        let to = (from + share).min(1.0);
+        let at = c.value_share_at(to);
+        if to < 1.0 - 1e-9 {
+            guides.push(Guide {
+                x: 100.0 * to,
+                label: None,
+            });
         }
-        let at = c.value_share_at(cut);
-        guides.push(Guide {
-            x: 100.0 * cut,
-            label: Some(format!("{label}: {:.0}% of CLV", at - held)),
+        notes.push(Note {
+            x: 50.0 * (from + to),
+            y: 4.0,
+            text: format!("{label}: {:.0}%", at - held),
         });
+        from = to;
         held = at;
     }
+    notes.push(Note {
+        x: 72.0,
+        y: 62.0,
+        text: "equal CLV for everyone".into(),
+    });
     let gini = c
         .gini
         .map(|g| format!("Gini {g:.2}"))
@@ -475,21 +498,23 @@ fn clv_concentration_chart(
         Labels {
             title: &title,
             x: "customers, highest CLV first (% of customers)",
-            y: "cumulative share of predicted CLV (%)",
+            y: "cumulative share of predicted CLV (%); tier: its share",
         },
+        // No legend: the diagonal carries its own words, so nothing covers the tier labels.
         &[
             Line {
-                name: "predicted CLV".into(),
+                name: String::new(),
                 points: c.points,
                 markers: false,
             },
             Line {
-                name: "equal CLV for everyone".into(),
+                name: String::new(),
                 points: vec![(0.0, 0.0), (100.0, 100.0)],
                 markers: false,
             },
         ],
         &guides,
+        &notes,
         Some((0.0, 100.0)),
         Some((0.0, 102.0)),
     )
@@ -518,7 +543,7 @@ fn tier_migration_chart(
     let to = no_null_elements(Some(to_tier), "to_tier");
     let counts = no_null_elements(Some(customers), "customers");
     if n == 0 {
-        invalid("there is no migration to draw (the pipeline has run only once)".into());
+        invalid("there is no migration to draw: the arrays are empty (a pipeline schema has migration after its second run)".into());
     }
     // Tiers top first as clv_segment names them, other labels in their first order, and the
     // customers who came or went last.

@@ -57,6 +57,8 @@ pub fn grouped_bars(
         chart
             .configure_mesh()
             .disable_x_mesh()
+            .max_light_lines(0)
+            .bold_line_style(BLACK.mix(0.1))
             .x_labels(2 * categories.len() + 1)
             .x_label_formatter(&name)
             .y_label_formatter(&|v| tick(*v))
@@ -81,6 +83,7 @@ pub fn grouped_bars(
         chart
             .configure_series_labels()
             .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 15))
             .background_style(WHITE.mix(0.9))
             .border_style(BLACK.mix(0.3))
             .draw()

@@ -12,6 +12,10 @@ BEGIN
 EXCEPTION WHEN OTHERS THEN
     RETURN SQLSTATE || ': ' || SQLERRM;
 END $$;
+-- Matches of a pattern (regexp_count needs PostgreSQL 15; the suite also runs on 13).
+CREATE FUNCTION pg_temp.matches(s text, pattern text) RETURNS bigint LANGUAGE sql AS $$
+    SELECT count(*) FROM regexp_matches(s, pattern, 'g')
+$$;
 -- Well-formed SVG with every word given. A server built without libxml (PostgreSQL 18's
 -- embedded build) cannot parse XML: there, every start tag that is not self-closing must have its
 -- end tag (headless Chromium renders the report in scripts/test.sh either way).
@@ -22,7 +26,7 @@ BEGIN
     BEGIN
         well_formed := xml_is_well_formed_document(svg);
     EXCEPTION WHEN feature_not_supported THEN
-        well_formed := regexp_count(svg, '<[a-zA-Z]([^>]*[^/])?>') = regexp_count(svg, '</');
+        well_formed := pg_temp.matches(svg, '<[a-zA-Z]([^>]*[^/])?>') = pg_temp.matches(svg, '</');
     END;
     RETURN svg LIKE '<svg %' AND well_formed AND (SELECT bool_and(strpos(svg, w) > 0) FROM unnest(words) w);
 END $$;
@@ -45,8 +49,8 @@ CREATE TABLE m AS SELECT * FROM charts.clv_models ORDER BY run_id DESC LIMIT 1;
 WITH g(mf, steps) AS (VALUES (5, 10), (20, 30), (40, 40)),
 c AS (
     SELECT mf, steps,
-           regexp_count(frequency_recency_chart(m.bgnbd, 52, 78, mf, 78, steps), '<rect') AS rects,
-           regexp_count(p_alive_chart(m.bgnbd, 78, mf, 78, steps), '<rect') AS p_rects,
+           pg_temp.matches(frequency_recency_chart(m.bgnbd, 52, 78, mf, 78, steps), '<rect') AS rects,
+           pg_temp.matches(p_alive_chart(m.bgnbd, 78, mf, 78, steps), '<rect') AS p_rects,
            (SELECT count(*) FROM expected_purchases_grid(m.bgnbd, 52, 78, mf, 78, steps)) AS cells
     FROM g, m)
 SELECT count(DISTINCT rects - cells) AS fixed_extra, count(DISTINCT p_rects - cells) AS p_fixed_extra,
@@ -110,20 +114,23 @@ CREATE TABLE conc AS SELECT clv_concentration_chart(array_agg(clv)) AS svg FROM 
 WITH r AS (SELECT clv, row_number() OVER (ORDER BY clv DESC) AS rank, count(*) OVER () AS n, sum(clv) OVER () AS total
            FROM charts.clv_customers),
 sql_share AS (SELECT 100 * sum(clv) FILTER (WHERE rank <= 0.2 * n) / max(total) AS high,
-                     100 * sum(clv) FILTER (WHERE rank > 0.2 * n AND rank <= 0.7 * n) / max(total) AS medium FROM r),
+                     100 * sum(clv) FILTER (WHERE rank > 0.2 * n AND rank <= 0.7 * n) / max(total) AS medium,
+                     100 * sum(clv) FILTER (WHERE rank > 0.7 * n) / max(total) AS low FROM r),
 gini AS (SELECT 2 * sum(rank_asc * clv) / (count(*) * sum(clv)) - (count(*) + 1.0) / count(*) AS g
          FROM (SELECT clv, row_number() OVER (ORDER BY clv) AS rank_asc FROM charts.clv_customers) a),
-drawn AS (SELECT (regexp_match(svg, 'high: ([0-9]+)% of CLV'))[1]::float8 AS high,
-                 (regexp_match(svg, 'medium: ([0-9]+)% of CLV'))[1]::float8 AS medium,
+drawn AS (SELECT (regexp_match(svg, '>high: ([0-9]+)%<'))[1]::float8 AS high,
+                 (regexp_match(svg, '>medium: ([0-9]+)%<'))[1]::float8 AS medium,
                  (regexp_match(svg, 'Gini ([0-9.]+)'))[1]::float8 AS gini FROM conc)
 SELECT pg_temp.svg_ok(conc.svg, ARRAY['Share of predicted CLV by customer rank (2357 customers',
                                       'customers, highest CLV first (% of customers)', 'equal CLV for everyone']) AS svg_ok,
        abs(drawn.high - sql_share.high) <= 0.6 AS high_share_ok, abs(drawn.medium - sql_share.medium) <= 1.1 AS medium_share_ok,
+       strpos(conc.svg, format('>low: %s%%<', round(sql_share.low::numeric))) > 0 AS low_share_ok,
        drawn.gini = round(gini.g::numeric, 2) AS gini_ok, round(gini.g::numeric, 2) AS gini
 FROM conc, drawn, sql_share, gini;
--- Custom tiers, NULL CLVs left out.
+-- Custom tiers, NULL CLVs left out: 5, 3, 1, 0 of 9; shares interpolated between ranks (gold, the top 5%
+-- of 4 customers, holds 5/25 of the top customer's 5/9 = 11%).
 SELECT pg_temp.svg_ok(clv_concentration_chart(ARRAY[5, 1, NULL, 3, 0]::float8[], ARRAY[0.05, 0.15, 0.8], ARRAY['gold', 'silver', 'rest']),
-                      ARRAY['(4 customers, Gini 0.47)', 'gold: ', 'silver: ']) AS custom_tiers;
+                      ARRAY['(4 customers, Gini 0.47)', '>gold: 11%<', '>silver: 33%<', '>rest: 56%<']) AS custom_tiers;
 
 -- Tier migration: each cell says "customers (share of the earlier tier)" as the view counts them.
 WITH v AS (SELECT from_tier, to_tier, customers, sum(customers) OVER (PARTITION BY from_tier) AS row_total FROM charts.clv_tier_migration)
@@ -135,12 +142,12 @@ SELECT pg_temp.svg_ok(tier_migration_chart('charts'), ARRAY['Tier migration betw
 -- Calibration vs holdout (lifetimes' split of CDNOW; the numbers are checked in the pipeline test).
 SELECT pg_temp.svg_ok(calibration_vs_holdout_chart('cdnow_tx', 'customer', 'day', 'amount', '1997-09-30', '1998-06-30'),
                       ARRAY['Actual vs predicted purchases in the holdout period', 'mean predicted', 'mean actual']) AS calibration_chart,
-       regexp_count(calibration_vs_holdout_chart('cdnow_tx', 'customer', 'day', 'amount', '1997-09-30', '1998-06-30'), '<circle') AS markers;
+       pg_temp.matches(calibration_vs_holdout_chart('cdnow_tx', 'customer', 'day', 'amount', '1997-09-30', '1998-06-30'), '<circle') AS markers;
 
 -- The report: one page, every chart inline, nothing fetched; saved for the browser check.
 CREATE TABLE report AS SELECT clv_report('charts') AS html;
-SELECT html LIKE '<!DOCTYPE html>%</html>' AS is_html, regexp_count(html, '<svg ') AS charts,
-       regexp_count(html, '<table>') AS tables,
+SELECT html LIKE '<!DOCTYPE html>%</html>' AS is_html, pg_temp.matches(html, '<svg ') AS charts,
+       pg_temp.matches(html, '<table>') AS tables,
        strpos(html, 'Value tiers') > 0 AND strpos(html, 'Tier migration between') > 0 AND strpos(html, 'Validation') > 0
            AND strpos(html, 'purchases_mae') > 0 AND strpos(html, 'The most valuable customer') > 0 AS sections,
        html !~ '(src|href)=' AS nothing_fetched, html !~ '<script' AS no_script,
@@ -150,7 +157,7 @@ FROM report;
 SELECT clv_html_escape(E'<a href="x">Tom\\''s\n&co</a>') AS escaped;
 \set report :data '/clv_report.html'
 COPY report TO :'report';
-SELECT regexp_count(clv_report('charts', validation => false), '<svg ') AS charts_without_validation;
+SELECT pg_temp.matches(clv_report('charts', validation => false), '<svg ') AS charts_without_validation;
 
 -- Bad input: the SQLSTATE of each.
 SELECT pg_temp.error_of(format('SELECT frequency_recency_chart(%L::bgnbd_model, 52, 78, 20, 78, 20, %L)', bgnbd, 'fortnight')) FROM m;
@@ -180,6 +187,17 @@ SELECT pg_temp.error_of('SELECT tier_migration_chart(''no_such_schema''::name)')
 SELECT run_id FROM clv_pipeline('cdnow_tx', 'customer', 'day', 'amount', '1998-06-30', target_schema => 'charts_once');
 SELECT strpos(clv_report('charts_once', false), 'One run so far') > 0 AS one_run_note;
 SELECT pg_temp.error_of('SELECT tier_migration_chart(''charts_once''::name)');
+SELECT pg_temp.error_of('SELECT clv_report(''charts_once'', NULL)');
+-- An ML run: a linear regression predicts negative spend for some customers; the report counts
+-- them as 0 in the concentration curve (and says so) and shows the ML models' holdout metrics.
+SELECT run_id FROM clv_pipeline('cdnow_tx', 'customer', 'day', 'amount', '1998-06-30', target_schema => 'charts_ml',
+                                clv_method => 'linear', churn_method => 'logistic');
+SELECT (SELECT count(*) FROM charts_ml.clv_customers WHERE clv < 0) > 0 AS some_negative,
+       strpos(r, format('%s customers with a negative predicted CLV count as 0', (SELECT count(*) FROM charts_ml.clv_customers WHERE clv < 0))) > 0 AS negative_note,
+       strpos(r, 'The ML models on held-out customers') > 0 AS ml_section,
+       pg_temp.matches(r, '<td>(CLV|churn)</td>') >= 4 AS ml_metrics,
+       pg_temp.matches(r, '<svg ') AS charts
+FROM (SELECT clv_report('charts_ml', false) AS r) q;
 -- The tests share a database: leave nothing behind.
-DROP SCHEMA charts, charts_once CASCADE;
+DROP SCHEMA charts, charts_once, charts_ml CASCADE;
 DROP TABLE cdnow_lines, cdnow_tx, m, pt, top, conc, report;
