@@ -7,6 +7,8 @@ python3 scripts/make-upgrade.py 0.6.0 0.7.0 "$INSTALL" \
 p_alive_chart, period_transactions[_chart], p_alive_history[_chart], calibration_vs_holdout_chart,
 clv_concentration_chart, tier_migration_chart) and the HTML report clv_report (sql/report.sql).
 cohort_of names the extension schema in its body (PostgreSQL 17+ builds materialized views with a
-restricted search_path), re-created with CREATE OR REPLACE; nothing is dropped." \
+restricted search_path) and clv_pipeline_lap rounds a numeric (PostgreSQL 13's extract returns
+double precision): cohorts.sql and pipeline.sql are re-created with CREATE OR REPLACE; nothing is
+dropped." \
     --entity '-- src/charts_sql.rs' \
-    --replace-sql sql/cohorts.sql --sql sql/report.sql "${@:2}" > sql/clv_ext--0.6.0--0.7.0.sql
+    --replace-sql sql/pipeline.sql --replace-sql sql/cohorts.sql --sql sql/report.sql "${@:2}" > sql/clv_ext--0.6.0--0.7.0.sql
