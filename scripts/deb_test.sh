@@ -33,6 +33,10 @@ CLV_PG_MAJOR=${BASH_REMATCH[1]}
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 set -E   # lib.sh sets -euo pipefail; keep the ERR trap in functions too
+SELF=$(realpath "${BASH_SOURCE[0]}")
+# psql runs as the postgres OS user, who may not be able to enter the caller's directory (a clone
+# under /root): from / it does not say "could not change directory".
+cd /
 
 # CLV_DEB_ISOLATE=1: run the test in a private mount namespace where /usr and /var are overlays of
 # the real ones. The moves, dpkg -i and dpkg -r happen in the overlays only; the rest of the machine
@@ -40,7 +44,7 @@ set -E   # lib.sh sets -euo pipefail; keep the ERR trap in functions too
 if [ "${CLV_DEB_ISOLATE:-0}" = 1 ] && [ -z "${CLV_DEB_NS_DIR:-}" ]; then
     [ "$(id -u)" = 0 ] || die0 "CLV_DEB_ISOLATE=1 needs root (unshare --mount)"
     ns=$(mktemp -d /tmp/clv_ext_debns.XXXXXX)
-    CLV_DEB_NS_DIR=$ns unshare --mount --propagation private "$BASH" "${BASH_SOURCE[0]}" "$DEB" &
+    CLV_DEB_NS_DIR=$ns unshare --mount --propagation private "$BASH" "$SELF" "$DEB" &
     child=$!
     trap 'kill -TERM "$child" 2>/dev/null' INT TERM HUP   # the test inside cleans up, then we do
     rc=0

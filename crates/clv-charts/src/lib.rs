@@ -16,12 +16,10 @@
 mod bars;
 mod heatmap;
 mod lines;
-mod summary;
 
 pub use bars::grouped_bars;
 pub use heatmap::{count_matrix, heatmap, Cell};
 pub use lines::{lines, Guide, Line, Note};
-pub use summary::{concentration, Concentration};
 
 use std::fmt;
 

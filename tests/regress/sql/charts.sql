@@ -118,19 +118,19 @@ sql_share AS (SELECT 100 * sum(clv) FILTER (WHERE rank <= 0.2 * n) / max(total) 
                      100 * sum(clv) FILTER (WHERE rank > 0.7 * n) / max(total) AS low FROM r),
 gini AS (SELECT 2 * sum(rank_asc * clv) / (count(*) * sum(clv)) - (count(*) + 1.0) / count(*) AS g
          FROM (SELECT clv, row_number() OVER (ORDER BY clv) AS rank_asc FROM charts.clv_customers) a),
-drawn AS (SELECT (regexp_match(svg, '>high: ([0-9]+)%<'))[1]::float8 AS high,
-                 (regexp_match(svg, '>medium: ([0-9]+)%<'))[1]::float8 AS medium,
+drawn AS (SELECT (regexp_match(svg, '>high: ([0-9]+)% of CLV<'))[1]::float8 AS high,
+                 (regexp_match(svg, '>medium: ([0-9]+)% of CLV<'))[1]::float8 AS medium,
                  (regexp_match(svg, 'Gini ([0-9.]+)'))[1]::float8 AS gini FROM conc)
 SELECT pg_temp.svg_ok(conc.svg, ARRAY['Share of predicted CLV by customer rank (2357 customers',
                                       'customers, highest CLV first (% of customers)', 'equal CLV for everyone']) AS svg_ok,
        abs(drawn.high - sql_share.high) <= 0.6 AS high_share_ok, abs(drawn.medium - sql_share.medium) <= 1.1 AS medium_share_ok,
-       strpos(conc.svg, format('>low: %s%%<', round(sql_share.low::numeric))) > 0 AS low_share_ok,
+       strpos(conc.svg, format('>low: %s%% of CLV<', round(sql_share.low::numeric))) > 0 AS low_share_ok,
        drawn.gini = round(gini.g::numeric, 2) AS gini_ok, round(gini.g::numeric, 2) AS gini
 FROM conc, drawn, sql_share, gini;
 -- Custom tiers, NULL CLVs left out: 5, 3, 1, 0 of 9; shares interpolated between ranks (gold, the top 5%
 -- of 4 customers, holds 5/25 of the top customer's 5/9 = 11%).
 SELECT pg_temp.svg_ok(clv_concentration_chart(ARRAY[5, 1, NULL, 3, 0]::float8[], ARRAY[0.05, 0.15, 0.8], ARRAY['gold', 'silver', 'rest']),
-                      ARRAY['(4 customers, Gini 0.47)', '>gold: 11%<', '>silver: 33%<', '>rest: 56%<']) AS custom_tiers;
+                      ARRAY['(4 customers, Gini 0.47)', '>gold: 11% of CLV<', '>silver: 33% of CLV<', '>rest: 56% of CLV<']) AS custom_tiers;
 
 -- Tier migration: each cell says "customers (share of the earlier tier)" as the view counts them.
 WITH v AS (SELECT from_tier, to_tier, customers, sum(customers) OVER (PARTITION BY from_tier) AS row_total FROM charts.clv_tier_migration)

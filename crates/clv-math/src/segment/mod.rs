@@ -5,6 +5,7 @@
 //! the SQL layer can expose each as an aggregate (collect, then compute) plus a scalar function
 //! (apply the stored result to one customer), or as a window function over a whole partition.
 
+pub mod concentration;
 pub mod kmeans;
 pub mod named;
 pub mod rfm_scores;

@@ -1,8 +1,14 @@
 //! The concentration of value: customers ranked by predicted CLV, highest first, against the
 //! running share of total CLV they hold (the "80/20" or cumulative-gains curve), and the Gini
-//! coefficient of the same values.
+//! coefficient of the same values. Sorting and the passes over the values check for interrupts
+//! (`crate::interrupt`), so a call over any array stops at `statement_timeout`.
 
-use crate::*;
+use crate::error::{ClvError, Result};
+use crate::interrupt::{sort_unstable_by, Ticker};
+
+fn invalid(msg: String) -> ClvError {
+    ClvError::InvalidParameter(msg)
+}
 
 /// The concentration curve of a set of values.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,17 +47,19 @@ impl Concentration {
 /// The concentration curve of `values` (any order; each finite and >= 0).
 pub fn concentration(values: &[f64], max_points: usize) -> Result<Concentration> {
     if values.is_empty() {
-        return Err(invalid("no values to rank"));
+        return Err(invalid("no values to rank".into()));
     }
+    let mut ticker = Ticker::new();
     for &v in values {
-        if check_finite("a value", v)? < 0.0 {
+        ticker.tick();
+        if !v.is_finite() || v < 0.0 {
             return Err(invalid(format!(
-                "values must be >= 0 to rank their shares, got {v}"
+                "values must be finite and >= 0 to rank their shares, got {v}"
             )));
         }
     }
     let mut sorted = values.to_vec();
-    sorted.sort_unstable_by(|a, b| b.total_cmp(a));
+    sort_unstable_by(&mut sorted, |a, b| b.total_cmp(a));
     let n = sorted.len();
     let total: f64 = sorted.iter().sum();
     let step = n.div_ceil(max_points.max(1));
@@ -59,6 +67,7 @@ pub fn concentration(values: &[f64], max_points: usize) -> Result<Concentration>
     points.push((0.0, 0.0));
     let mut running = 0.0;
     for (i, v) in sorted.iter().enumerate() {
+        ticker.tick();
         running += v;
         let rank = i + 1;
         if rank % step == 0 || rank == n {
