@@ -143,6 +143,18 @@ LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'mbgnbd_p_alive_history_chart_wrapper';
 
 -- src/charts_sql.rs:363
+-- clv_ext::charts_sql::p_alive_history_chart
+CREATE  FUNCTION "p_alive_history_chart"(
+	"model" pareto_nbd_model, /* pareto_nbd_model */
+	"purchase_times" timestamp[], /* Vec < Option < Timestamp > > */
+	"observation_end" timestamp, /* Timestamp */
+	"unit" TEXT DEFAULT 'week' /* & str */
+) RETURNS TEXT /* String */
+IMMUTABLE STRICT PARALLEL SAFE 
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pareto_nbd_p_alive_history_chart_wrapper';
+
+-- src/charts_sql.rs:363
 -- clv_ext::charts_sql::p_alive_history
 CREATE  FUNCTION "p_alive_history"(
 	"model" pareto_nbd_model, /* pareto_nbd_model */
@@ -185,18 +197,6 @@ CREATE  FUNCTION "frequency_recency_chart"(
 IMMUTABLE STRICT PARALLEL SAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'pareto_nbd_frequency_recency_chart_wrapper';
-
--- src/charts_sql.rs:363
--- clv_ext::charts_sql::p_alive_history_chart
-CREATE  FUNCTION "p_alive_history_chart"(
-	"model" pareto_nbd_model, /* pareto_nbd_model */
-	"purchase_times" timestamp[], /* Vec < Option < Timestamp > > */
-	"observation_end" timestamp, /* Timestamp */
-	"unit" TEXT DEFAULT 'week' /* & str */
-) RETURNS TEXT /* String */
-IMMUTABLE STRICT PARALLEL SAFE 
-LANGUAGE c /* Rust */
-AS 'MODULE_PATHNAME', 'pareto_nbd_p_alive_history_chart_wrapper';
 
 -- src/charts_sql.rs:353
 -- clv_ext::charts_sql::period_transactions

@@ -457,8 +457,8 @@ fn clv_concentration_chart(
     .or_raise();
     let values: Vec<f64> = clv.into_iter().flatten().collect();
     let c = concentration(&values, 1000).or_raise();
-    // A dashed line at each cut and, centred in each tier's band near the bottom (below both
-    // curves), the tier's name and its share of the CLV.
+    // A dashed line at each cut and, centred in each tier's band in a strip below 0 (where
+    // neither curve goes), the tier's name and its share of the CLV.
     let mut guides = Vec::new();
     let mut notes = Vec::new();
     let (mut from, mut held) = (0.0, 0.0);
@@ -473,15 +473,15 @@ fn clv_concentration_chart(
         }
         notes.push(Note {
             x: 50.0 * (from + to),
-            y: 4.0,
+            y: -4.5,
             text: format!("{label}: {:.0}% of CLV", at - held),
         });
         from = to;
         held = at;
     }
     notes.push(Note {
-        x: 72.0,
-        y: 62.0,
+        x: 78.0,
+        y: 60.0,
         text: "equal CLV for everyone".into(),
     });
     let gini = c
@@ -514,7 +514,7 @@ fn clv_concentration_chart(
         &guides,
         &notes,
         Some((0.0, 100.0)),
-        Some((0.0, 102.0)),
+        Some((-9.0, 102.0)),
     )
     .or_raise()
 }
