@@ -5,4 +5,5 @@ source "$(dirname "$0")/lib.sh"
 ensure_setup
 install_extension
 connect_or_start pgdata
-psql_q -f "$ROOT/sql/demo.sql"
+mkdir -p "$BUILD"
+psql_q -v report_file="$BUILD/demo_report.html" -f "$ROOT/sql/demo.sql"

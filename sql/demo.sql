@@ -131,3 +131,11 @@ FROM (SELECT * FROM clv_demo_out.clv_customers ORDER BY clv DESC, customer_id LI
      LATERAL purchase_distribution((SELECT bgnbd FROM clv_demo_out.clv_models ORDER BY run_id DESC LIMIT 1),
                                    26, c.frequency, c.recency, c.tenure) d
 WHERE d.n <= 8;
+\echo
+\echo 'The HTML report of the pipeline run (tables and inline SVG charts; docs/report.md), written to:'
+\echo :report_file
+\pset format unaligned
+\pset tuples_only on
+SELECT clv_report('clv_demo_out', validation => false) \g :report_file
+\pset format aligned
+\pset tuples_only off
