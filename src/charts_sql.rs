@@ -33,6 +33,18 @@ fn unit_plural(unit: &str) -> &'static str {
     }
 }
 
+/// 22023 unless the array arguments `names` have the same lengths `lens` (one element per row).
+fn same_lengths(names: &[&str], lens: &[usize]) {
+    if lens.windows(2).any(|w| w[0] != w[1]) {
+        let got: Vec<String> = lens.iter().map(|l| l.to_string()).collect();
+        invalid(format!(
+            "{} must have the same length, got {}",
+            names.join(", "),
+            got.join(", ")
+        ));
+    }
+}
+
 fn num(v: f64) -> String {
     let s = format!("{v:.2}");
     s.trim_end_matches('0').trim_end_matches('.').to_string()
@@ -390,14 +402,10 @@ fn calibration_vs_holdout_chart(
     mean_predicted: Vec<Option<f64>>,
     mean_actual: Vec<Option<f64>>,
 ) -> String {
-    let n = frequency_cal.len();
-    if mean_predicted.len() != n || mean_actual.len() != n {
-        invalid(format!(
-            "frequency_cal, mean_predicted and mean_actual must have the same length, got {n}, {} and {}",
-            mean_predicted.len(),
-            mean_actual.len()
-        ));
-    }
+    same_lengths(
+        &["frequency_cal", "mean_predicted", "mean_actual"],
+        &[frequency_cal.len(), mean_predicted.len(), mean_actual.len()],
+    );
     let x = no_null_elements(Some(frequency_cal), "frequency_cal");
     let top = mean_predicted
         .iter()
@@ -530,13 +538,10 @@ fn tier_migration_chart(
     customers: Vec<Option<i64>>,
 ) -> String {
     let n = from_tier.len();
-    if to_tier.len() != n || customers.len() != n {
-        invalid(format!(
-            "from_tier, to_tier and customers must have the same length, got {n}, {} and {}",
-            to_tier.len(),
-            customers.len()
-        ));
-    }
+    same_lengths(
+        &["from_tier", "to_tier", "customers"],
+        &[n, to_tier.len(), customers.len()],
+    );
     let from = no_null_elements(Some(from_tier), "from_tier");
     let to = no_null_elements(Some(to_tier), "to_tier");
     let counts = no_null_elements(Some(customers), "customers");

@@ -76,6 +76,22 @@ pub(crate) fn finish(svg: String) -> String {
     out
 }
 
+/// The legend every chart draws the same way (15 px labels on a light box) at `position`.
+pub(crate) fn draw_legend<'a, CT: plotters::coord::CoordTranslate>(
+    chart: &mut plotters::chart::ChartContext<'a, plotters::prelude::SVGBackend<'a>, CT>,
+    position: plotters::chart::SeriesLabelPosition,
+) -> Result<()> {
+    use plotters::style::{Color, BLACK, WHITE};
+    chart
+        .configure_series_labels()
+        .position(position)
+        .label_font(("sans-serif", 15))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.3))
+        .draw()
+        .map_err(draw_err)
+}
+
 pub(crate) fn draw_err<E: fmt::Debug>(e: E) -> ChartError {
     ChartError::Draw(format!("{e:?}"))
 }

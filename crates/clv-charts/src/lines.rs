@@ -192,14 +192,7 @@ pub fn lines(
             )
             .map_err(draw_err)?;
         if series.iter().filter(|s| !s.name.is_empty()).count() > 1 {
-            chart
-                .configure_series_labels()
-                .position(legend_corner(series, notes, (xa, xb), (ya, yb)))
-                .label_font(("sans-serif", 15))
-                .background_style(WHITE.mix(0.9))
-                .border_style(BLACK.mix(0.3))
-                .draw()
-                .map_err(draw_err)?;
+            draw_legend(&mut chart, legend_corner(series, notes, (xa, xb), (ya, yb)))?;
         }
         root.present().map_err(draw_err)?;
     }
