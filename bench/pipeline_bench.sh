@@ -87,11 +87,11 @@ RFM0=$(time_sql 0 "$RFM_Q"); RFM2=$(time_sql 2 "$RFM_Q")
 
 # One clv_pipeline / clv_pipeline_refresh call in a fresh session with the stage NOTICEs on; shows
 # them and any warning, sets WALL (client-side seconds of the call).
-run_sql() { # $1 = label, $2 = sql
+run_sql() { # $1 = label, $2 = sql, $3 = clv.refresh_concurrently (default on)
     local out ms
     log "$1"
     out=$(psql_q -c "LOAD 'clv_ext'" -c "SET work_mem = '$WORK_MEM'" -c "SET clv.pipeline_timing = on" \
-                 -c '\timing on' -c "$2" 2>&1) || { echo "$out" >&2; exit 1; }
+                 -c "SET clv.refresh_concurrently = ${3:-on}" -c '\timing on' -c "$2" 2>&1) || { echo "$out" >&2; exit 1; }
     echo "$out" | grep -E 'clv_pipeline: [a-z_]+ [0-9.]+ s|WARNING|merged' | sed 's/^/    /' >&2 || true
     ms=$(echo "$out" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p' | tail -n 1)
     WALL=$(printf '%.3f' "$(echo "$ms / 1000" | bc -l)")
@@ -132,6 +132,14 @@ for k in summary rfm rfm_table fit kmeans scoring history total; do
     case $k in summary) keys="rfm rfm_table" ;; *) keys=$k ;; esac
     S2[$k]=$(stage bench_a $keys)
 done
+run_sql "clv_pipeline, third run (same schema, same data, clv.refresh_concurrently = off)" \
+    "SELECT * FROM clv_pipeline($PIPE, observation_end => '$E0', target_schema => 'bench_a')" off
+FULL3=$WALL
+declare -A S3
+for k in summary rfm rfm_table fit kmeans scoring history total; do
+    case $k in summary) keys="rfm rfm_table" ;; *) keys=$k ;; esac
+    S3[$k]=$(stage bench_a $keys)
+done
 
 log "Python: lifetimes $("$PY" -c 'import lifetimes; print(lifetimes.__version__)') + pandas + scikit-learn on the exported CSV"
 PYJ=$("$PY" "$ROOT/bench/pipeline_bench.py" "$OUT/pipeline_tx.csv" "$E0" --clusters "$CLUSTERS" --seed "$SEED" | tail -n 1)
@@ -162,8 +170,8 @@ SQL
     run_sql "clv_pipeline_refresh('bench_a', observation_end => '$E1') (time mark, verify on: the default without an arrival column)" \
         "SELECT * FROM clv_pipeline_refresh('bench_a', observation_end => '$E1')"
     REFRESH=$WALL
-    run_sql "clv_pipeline_refresh('bench_b', observation_end => '$E1', verify => false)" \
-        "SELECT * FROM clv_pipeline_refresh('bench_b', observation_end => '$E1', verify => false)"
+    run_sql "clv_pipeline_refresh('bench_b', observation_end => '$E1', verify => false) with clv.refresh_concurrently = off" \
+        "SELECT * FROM clv_pipeline_refresh('bench_b', observation_end => '$E1', verify => false)" off
     REFRESH_NV=$WALL
     run_sql "clv_pipeline on the grown table (new schema bench_full)" \
         "SELECT * FROM clv_pipeline($PIPE, observation_end => '$E1', target_schema => 'bench_full')"
@@ -172,7 +180,7 @@ SQL
         case $k in summary) keys="rfm rfm_table verify merge" ;; rfm) keys="rfm verify merge" ;; *) keys=$k ;; esac
         SR[$k]=$(stage bench_a $keys); SRN[$k]=$(stage bench_b $keys); SF[$k]=$(stage bench_full $keys)
     done
-    REFRESH_DIFF=$(param_diff "$(params_of bench_a 3)" "$(params_of bench_full 1)")
+    REFRESH_DIFF=$(param_diff "$(params_of bench_a 4)" "$(params_of bench_full 1)")
     SAME=$(psql_q -Atc "SELECT count(*) || ' customers, ' || count(*) FILTER (WHERE a.customer_id IS NULL OR f.customer_id IS NULL) || ' missing on one side, '
                         || count(*) FILTER (WHERE a.tier IS DISTINCT FROM f.tier) || ' tiers differ, max |CLV difference| '
                         || coalesce(btrim(to_char(max(abs(a.clv - f.clv)), '9.9EEEE')), '-')
@@ -188,20 +196,22 @@ printf '%-46s %10s %12s\n' "count/min/max/sum GROUP BY customer_id" "$FLOOR0" "$
 printf '%-46s %10s %12s\n' "rfm(ts, amount, end) GROUP BY customer_id" "$RFM0" "$RFM2"
 printf '%-46s %10s %12s\n' "the pipeline's rfm stage query (SELECT only)" "$STATE0" "$STATE2"
 
-printf '\n%-40s %10s %12s %12s %16s\n' "stage" "Python s" "SQL 1st s" "SQL 2nd s" "Python / SQL 1st"
-row() { printf '%-40s %10s %12s %12s %16s\n' "$1" "$2" "$3" "$4" "$(r "$2" "$3")"; }
-row "export (\\copy) + read CSV" "$(echo "$EXPORT_S + ${P[read]}" | bc -l | xargs printf '%.3f')" - - 
-row "summary (rfm + clv_rfm table)" "${P[summary]}" "${S1[summary]}" "${S2[summary]}"
-row "  SQL: rfm aggregate -> clv_rfm_state" - "${S1[rfm]}" "${S2[rfm]}"
-row "  SQL: clv_rfm table (rfm_fields)" - "${S1[rfm_table]}" "${S2[rfm_table]}"
-row "BG/NBD + Gamma-Gamma fits" "${P[fit]}" "${S1[fit]}" "${S2[fit]}"
-row "K-means fit (20,000-customer sample)" "${P[kmeans]}" "${S1[kmeans]}" "${S2[kmeans]}"
-row "CLV, tiers, cluster of everyone (*)" "${P[scoring]}" "${S1[scoring]}" "${S2[scoring]}"
-row "tier history and views" - "${S1[history]}" "${S2[history]}"
-row "total (Python: work, no CSV)" "${P[work]}" "${S1[total]}" "${S2[total]}"
+printf '\n%-40s %10s %12s %12s %12s %16s\n' "stage" "Python s" "SQL 1st s" "SQL 2nd s" "SQL 3rd s" "Python / SQL 1st"
+printf '%-40s %10s %12s %12s %12s\n' "" "" "" "(view diffed)" "(rebuilt)"
+row() { printf '%-40s %10s %12s %12s %12s %16s\n' "$1" "$2" "$3" "$4" "$5" "$(r "$2" "$3")"; }
+row "export (\\copy) + read CSV" "$(echo "$EXPORT_S + ${P[read]}" | bc -l | xargs printf '%.3f')" - - -
+row "summary (rfm + clv_rfm table)" "${P[summary]}" "${S1[summary]}" "${S2[summary]}" "${S3[summary]}"
+row "  SQL: rfm aggregate -> clv_rfm_state" - "${S1[rfm]}" "${S2[rfm]}" "${S3[rfm]}"
+row "  SQL: clv_rfm table (rfm_fields)" - "${S1[rfm_table]}" "${S2[rfm_table]}" "${S3[rfm_table]}"
+row "BG/NBD + Gamma-Gamma fits" "${P[fit]}" "${S1[fit]}" "${S2[fit]}" "${S3[fit]}"
+row "K-means fit (20,000-customer sample)" "${P[kmeans]}" "${S1[kmeans]}" "${S2[kmeans]}" "${S3[kmeans]}"
+row "CLV, tiers, cluster of everyone (*)" "${P[scoring]}" "${S1[scoring]}" "${S2[scoring]}" "${S3[scoring]}"
+row "tier history and views" - "${S1[history]}" "${S2[history]}" "${S3[history]}"
+row "total (Python: work, no CSV)" "${P[work]}" "${S1[total]}" "${S2[total]}" "${S3[total]}"
 echo "(*) SQL: the clv_customers materialized view (CLV, P(alive), expected purchases, tiers, RFM and named"
-echo "    segments, cluster); its second run refreshes it. Python: customer_lifetime_value, qcut tiers, KMeans.predict."
-printf 'client wall time of the clv_pipeline calls: 1st %s s, 2nd %s s\n' "$FULL1" "$FULL2"
+echo "    segments, cluster); the 2nd run refreshes it concurrently (the default), the 3rd with"
+echo "    clv.refresh_concurrently = off. Python: customer_lifetime_value, qcut tiers, KMeans.predict."
+printf 'client wall time of the clv_pipeline calls: 1st %s s, 2nd %s s, 3rd %s s\n' "$FULL1" "$FULL2" "$FULL3"
 printf '\nsame work: SQL %s\n' "$SQL_SUM"
 printf '           Python %s customers, CLV sum %.2f, tiers %s\n' "$(j "['customers']")" "$(j "['clv_sum']")" "$(j "['tiers']")"
 printf 'parameters SQL %s\n           Python %s %s\n' "$SQL_PARAMS" "$(j "['bgnbd_params']")" "$(j "['gg_params']")"
@@ -212,7 +222,8 @@ printf 'largest relative parameter difference: SQL 1st vs Python %s; SQL 1st vs 
 if [ "$HAS_REFRESH" = t ]; then
     printf '\nafter appending %s transactions (observation end %s)\n' "$NEW" "$E1"
     printf '%-40s %12s %14s %14s\n' "stage" "full run s" "refresh s" "refresh s"
-    printf '%-40s %12s %14s %14s\n' "" "(bench_full)" "(verify on)" "(verify off)"
+    printf '%-40s %12s %14s %14s\n' "" "(bench_full)" "(verify on)" "(verify off,"
+    printf '%-40s %12s %14s %14s\n' "" "" "" "view rebuilt)"
     for k in summary rfm rfm_table fit kmeans scoring history total; do
         case $k in summary) label="summary (rfm / verify + merge, clv_rfm)" ;;
                    rfm) label="  rfm aggregate / verify + merge" ;; rfm_table) label="  clv_rfm (every customer's T moved)" ;; fit) label="fits" ;; kmeans) label="K-means fit" ;;
@@ -227,9 +238,10 @@ fi
 printf '\nfull pipeline: lifetimes+pandas / clv_pipeline = %s (target >= 3x; Python work only, first run)\n' "$(r "${P[work]}" "${S1[total]}")"
 printf '               with export + CSV read on the Python side: %s; without K-means on the Python side: %s\n' \
     "$(r "$(echo "${P[work]} + $EXPORT_S + ${P[read]}" | bc -l)" "${S1[total]}")" "$(r "${P[nokm]}" "${S1[total]}")"
-printf 'second full run / first full run = %s (target <= 1)\n' "$(r "${S2[total]}" "${S1[total]}")"
+printf 'second full run / first full run = %s (target <= 1); with clv.refresh_concurrently = off: %s\n' \
+    "$(r "${S2[total]}" "${S1[total]}")" "$(r "${S3[total]}" "${S1[total]}")"
 if [ "$HAS_REFRESH" = t ]; then
-    printf 'incremental refresh after 1%% new rows: full / refresh = %s (target >= 20x); with verify => false: %s\n' \
+    printf 'incremental refresh after 1%% new rows: full / refresh = %s (target >= 20x); with verify => false, view rebuilt: %s\n' \
         "$(r "${SF[total]}" "${SR[total]}")" "$(r "${SF[total]}" "${SRN[total]}")"
 else
     echo "incremental refresh: clv_pipeline_refresh is not in the installed clv_ext; rerun after installing it"

@@ -66,6 +66,21 @@ END $$;
 -- high-water marks that tell the next refresh which rows are new (docs/refresh.md).
 -- ---------------------------------------------------------------------------------------------
 
+-- A boolean placeholder setting (SET clv.<name> = on | off): its default when unset or empty; any
+-- spelling PostgreSQL accepts for a boolean, otherwise 22023.
+CREATE FUNCTION clv_setting_on(name text, default_value boolean)
+RETURNS boolean LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
+DECLARE
+    v text := nullif(btrim(current_setting(name, true)), '');
+BEGIN
+    IF v IS NULL THEN
+        RETURN default_value;
+    END IF;
+    RETURN v::boolean;
+EXCEPTION WHEN invalid_text_representation THEN
+    RAISE EXCEPTION 'setting % must be on or off, not "%"', name, v USING ERRCODE = 'invalid_parameter_value';
+END $$;
+
 -- Adds a stage's seconds to the run's timings (kept in clv_models.stage_seconds) and, when the
 -- setting clv.pipeline_timing is on, says so in a NOTICE "clv_pipeline: <stage> <seconds> s".
 CREATE FUNCTION clv_pipeline_lap(timings jsonb, stage text, since timestamptz)
@@ -74,7 +89,7 @@ DECLARE
     -- ::numeric: extract returns double precision before PostgreSQL 14, and round(float8, int) does not exist.
     secs numeric := round(extract(epoch FROM clock_timestamp() - since)::numeric, 6);
 BEGIN
-    IF lower(coalesce(current_setting('clv.pipeline_timing', true), '')) IN ('on', 'true', 'yes', '1') THEN
+    IF clv_setting_on('clv.pipeline_timing', false) THEN
         RAISE NOTICE 'clv_pipeline: % % s', stage, round(secs, 3);
     END IF;
     RETURN coalesce(timings, '{}'::jsonb) || jsonb_build_object(stage, secs);
@@ -133,6 +148,32 @@ BEGIN
         WHEN 'old' THEN format(' AND (%s)', old)
         WHEN 'new' THEN format(' AND (%s)', new)
         ELSE '' END;
+END $$;
+
+-- Runs `fill` (an INSERT) into the emptied table `tab` with its primary key dropped, then adds the
+-- key back under its name and definition: loading a million rows through the key's B-tree in
+-- random order took 8.6-13.5 s, loading them bare and building the key 1.3 + 2.1 s (bench/README.md).
+-- Returns the rows inserted.
+CREATE FUNCTION clv_load_then_key(tab regclass, fill text)
+RETURNS bigint LANGUAGE plpgsql VOLATILE AS $$
+DECLARE
+    key_name name;
+    key_def text;
+    n bigint;
+BEGIN
+    SELECT conname, pg_get_constraintdef(oid) INTO key_name, key_def
+    FROM pg_constraint WHERE conrelid = tab AND contype = 'p'
+      -- A foreign key of the user's that references it: keep the key, load through it.
+      AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = tab);
+    IF key_name IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', tab, key_name);
+    END IF;
+    EXECUTE fill;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    IF key_name IS NOT NULL THEN
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I %s', tab, key_name, key_def);
+    END IF;
+    RETURN n;
 END $$;
 
 -- The per-customer aggregation of a pipeline schema's source rows (clv_pipeline_rows): the
@@ -217,8 +258,9 @@ BEGIN
         RAISE EXCEPTION 'a discount amount is NaN or infinite' USING ERRCODE = 'invalid_parameter_value';
     END IF;
     IF which = 'all' THEN
-        EXECUTE format('INSERT INTO %s.clv_rfm_state SELECT customer_id, summary, discounted '
-                       'FROM pg_temp.clv_pipeline_rows WHERE summary IS NOT NULL', s);
+        PERFORM clv_load_then_key(format('%s.clv_rfm_state', s)::regclass,
+            format('INSERT INTO %s.clv_rfm_state SELECT customer_id, summary, discounted '
+                   'FROM pg_temp.clv_pipeline_rows WHERE summary IS NOT NULL', s));
     ELSE
         -- Statistics, so that the join probes the (large) state with the (small) new rows.
         ANALYZE pg_temp.clv_pipeline_rows;
@@ -299,6 +341,8 @@ BEGIN
     -- Checks the customer, time and amount columns and the unit.
     PERFORM clv_rfm_query(source, customer_column, time_column, amount_column, NULL, observation_end, unit);
     time_type := clv_column_type(source, time_column, NULL, 'transaction time');
+    -- Settings checked before the work, not when a stage reads them.
+    PERFORM clv_setting_on('clv.refresh_concurrently', true), clv_setting_on('clv.pipeline_timing', false);
     -- One run at a time per target schema (a refresh reads and moves the marks).
     PERFORM pg_advisory_xact_lock(hashtext('clv_pipeline'), hashtext(target_schema));
 
@@ -438,6 +482,7 @@ BEGIN
     IF target_schema IS NULL THEN
         RAISE EXCEPTION 'target_schema must not be NULL' USING ERRCODE = 'null_value_not_allowed';
     END IF;
+    PERFORM clv_setting_on('clv.refresh_concurrently', true), clv_setting_on('clv.pipeline_timing', false);
     PERFORM pg_advisory_xact_lock(hashtext('clv_pipeline'), hashtext(target_schema));
     meta := clv_pipeline_state_of(target_schema);
     EXECUTE format('SELECT * FROM %s', meta) INTO st;
@@ -533,10 +578,10 @@ BEGIN
     ELSE
         EXECUTE format('TRUNCATE %s.clv_rfm', s);
     END IF;
-    EXECUTE format('INSERT INTO %1$s.clv_rfm SELECT customer_id, f.* FROM %1$s.clv_rfm_state '
-                   'CROSS JOIN LATERAL rfm_fields(rfm_as_of(summary, %2$L::date), %3$L) f',
-                   s, st.observation_end, st.unit);
-    GET DIAGNOSTICS n = ROW_COUNT;
+    n := clv_load_then_key(format('%s.clv_rfm', s)::regclass,
+        format('INSERT INTO %1$s.clv_rfm SELECT customer_id, f.* FROM %1$s.clv_rfm_state '
+               'CROSS JOIN LATERAL rfm_fields(rfm_as_of(summary, %2$L::date), %3$L) f',
+               s, st.observation_end, st.unit));
     IF n = 0 THEN
         RAISE EXCEPTION 'no customer has a transaction up to %', st.observation_end USING ERRCODE = 'no_data_found';
     END IF;
@@ -683,7 +728,15 @@ BEGIN
     mv_hash := md5(mv_sql);
     IF to_regclass(s || '.clv_customers') IS NOT NULL
        AND obj_description(to_regclass(s || '.clv_customers'), 'pg_class') = mv_hash THEN
-        EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.clv_customers', s);
+        -- Concurrently (the default): readers keep seeing the last run's rows meanwhile, but every
+        -- row changes (T moves), so the diff deletes and reinserts them all, about twice the cost
+        -- of computing them. Off: PostgreSQL rebuilds the view as a new file, as fast as the first
+        -- run's CREATE, and readers wait until the run commits (docs/refresh.md).
+        IF clv_setting_on('clv.refresh_concurrently', true) THEN
+            EXECUTE format('REFRESH MATERIALIZED VIEW CONCURRENTLY %s.clv_customers', s);
+        ELSE
+            EXECUTE format('REFRESH MATERIALIZED VIEW %s.clv_customers', s);
+        END IF;
     ELSE
         IF to_regclass(s || '.clv_customers') IS NOT NULL THEN
             EXECUTE format('DROP MATERIALIZED VIEW %s.clv_customers CASCADE', s);
@@ -706,7 +759,8 @@ BEGIN
         ORDER BY min(clv) DESC NULLS LAST$f$, s);  -- tier rank: high, medium, low
     EXECUTE format('CREATE OR REPLACE VIEW %1$s.clv_segment_profiles AS SELECT * FROM clv_segment_profiles(%2$L)', s, target_schema);
     EXECUTE format('DELETE FROM %s.clv_tier_history WHERE run_id = %s', s, new_run);
-    EXECUTE format('INSERT INTO %1$s.clv_tier_history SELECT %2$s, customer_id, tier FROM %1$s.clv_customers', s, new_run);
+    -- In key order: the run's rows then append to the right edge of the (run_id, customer_id) B-tree.
+    EXECUTE format('INSERT INTO %1$s.clv_tier_history SELECT %2$s, customer_id, tier FROM %1$s.clv_customers ORDER BY customer_id', s, new_run);
     EXECUTE format($f$CREATE OR REPLACE VIEW %1$s.clv_tier_migration AS
         WITH cur AS (SELECT max(run_id) AS r FROM %1$s.clv_models),
              prev AS (SELECT max(run_id) AS r FROM %1$s.clv_models WHERE run_id < (SELECT r FROM cur)),
@@ -763,27 +817,47 @@ BEGIN
         FROM pred$f$, rfm_sql, model, model);
 END $$;
 
+-- The holdout metrics and the calibration-vs-holdout table as queries over `predictions`, a
+-- relation (or CTE) with clv_holdout_predictions' columns: the functions below run them over the
+-- predictions, clv_report over predictions it computed once for both.
+CREATE FUNCTION clv_holdout_metrics_query(predictions text)
+RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $f$
+    SELECT format($q$
+    WITH hp AS (SELECT * FROM %s),
+    tiers AS (SELECT clv_segment(actual_spend) OVER () AS actual_tier, clv_segment(predicted_spend) OVER () AS predicted_tier FROM hp)
+    SELECT * FROM (VALUES
+        ('customers', (SELECT count(*)::float8 FROM hp)),
+        ('purchases_mae', (SELECT avg(abs(predicted_purchases - frequency_holdout)) FROM hp)),
+        ('purchases_rmse', (SELECT sqrt(avg((predicted_purchases - frequency_holdout) ^ 2)) FROM hp)),
+        ('purchases_bias', (SELECT avg(predicted_purchases - frequency_holdout) FROM hp)),
+        ('spend_mae', (SELECT avg(abs(predicted_spend - actual_spend)) FROM hp)),
+        ('spend_rmse', (SELECT sqrt(avg((predicted_spend - actual_spend) ^ 2)) FROM hp)),
+        ('spend_bias', (SELECT avg(predicted_spend - actual_spend) FROM hp)),
+        ('tier_hit_rate', (SELECT avg((predicted_tier = 'high')::int) FROM tiers WHERE actual_tier = 'high'))
+    ) v(metric, value)$q$, predictions)
+$f$;
+
+CREATE FUNCTION clv_calibration_vs_holdout_query(predictions text, max_frequency integer)
+RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $f$
+    SELECT format($q$
+    SELECT p.frequency_cal::int AS frequency_cal, count(*) AS customers, avg(p.predicted_purchases) AS mean_predicted,
+           avg(p.frequency_holdout) AS mean_actual
+    FROM %s p
+    WHERE p.frequency_cal <= %L::integer
+    GROUP BY 1 ORDER BY 1$q$, predictions, max_frequency)
+$f$;
+
 -- MAE, RMSE and bias (mean predicted - actual) of holdout purchases and spend, and the tier hit
 -- rate: the share of the actual top-20% holdout spenders that the model put in its top 20%.
 CREATE FUNCTION clv_holdout_metrics(
     source regclass, customer_column text, time_column text, amount_column text,
     calibration_end date, observation_end date, unit text DEFAULT 'week', model text DEFAULT 'bgnbd')
 RETURNS TABLE (metric text, value double precision)
-LANGUAGE sql VOLATILE AS $$
-    WITH p AS (SELECT * FROM clv_holdout_predictions(source, customer_column, time_column, amount_column,
-                                                      calibration_end, observation_end, unit, model)),
-    tiers AS (SELECT clv_segment(actual_spend) OVER () AS actual_tier, clv_segment(predicted_spend) OVER () AS predicted_tier FROM p)
-    SELECT * FROM (VALUES
-        ('customers', (SELECT count(*)::float8 FROM p)),
-        ('purchases_mae', (SELECT avg(abs(predicted_purchases - frequency_holdout)) FROM p)),
-        ('purchases_rmse', (SELECT sqrt(avg((predicted_purchases - frequency_holdout) ^ 2)) FROM p)),
-        ('purchases_bias', (SELECT avg(predicted_purchases - frequency_holdout) FROM p)),
-        ('spend_mae', (SELECT avg(abs(predicted_spend - actual_spend)) FROM p)),
-        ('spend_rmse', (SELECT sqrt(avg((predicted_spend - actual_spend) ^ 2)) FROM p)),
-        ('spend_bias', (SELECT avg(predicted_spend - actual_spend) FROM p)),
-        ('tier_hit_rate', (SELECT avg((predicted_tier = 'high')::int) FROM tiers WHERE actual_tier = 'high'))
-    ) v(metric, value)
-$$;
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN QUERY EXECUTE clv_holdout_metrics_query('clv_holdout_predictions($1, $2, $3, $4, $5, $6, $7, $8)')
+        USING source, customer_column, time_column, amount_column, calibration_end, observation_end, unit, model;
+END $$;
 
 -- lifetimes' plot_calibration_purchases_vs_holdout_purchases as a table: mean predicted and mean
 -- actual holdout purchases by calibration frequency 0..max_frequency (lifetimes' default n = 7
@@ -793,10 +867,8 @@ CREATE FUNCTION clv_calibration_vs_holdout(
     calibration_end date, observation_end date, unit text DEFAULT 'week', model text DEFAULT 'bgnbd',
     max_frequency integer DEFAULT 6)
 RETURNS TABLE (frequency_cal integer, customers bigint, mean_predicted double precision, mean_actual double precision)
-LANGUAGE sql VOLATILE AS $$
-    SELECT p.frequency_cal::int, count(*), avg(p.predicted_purchases), avg(p.frequency_holdout)
-    FROM clv_holdout_predictions(source, customer_column, time_column, amount_column,
-                                 calibration_end, observation_end, unit, model) p
-    WHERE p.frequency_cal <= max_frequency
-    GROUP BY 1 ORDER BY 1
-$$;
+LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN QUERY EXECUTE clv_calibration_vs_holdout_query('clv_holdout_predictions($1, $2, $3, $4, $5, $6, $7, $8)', max_frequency)
+        USING source, customer_column, time_column, amount_column, calibration_end, observation_end, unit, model;
+END $$;

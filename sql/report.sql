@@ -120,6 +120,8 @@ DECLARE
     calibration_end date;
     first_day date;
     top_times timestamp[];
+    metric_names text[];
+    metric_values numeric[];
     version text;
 BEGIN
     PERFORM clv_report_check(target_schema);
@@ -209,13 +211,22 @@ BEGIN
         calibration_end := CASE WHEN m.observation_end - make_interval(months => 2 * m.horizon_months) >= first_day
                                 THEN (m.observation_end - make_interval(months => m.horizon_months))::date
                                 ELSE first_day + (2 * (m.observation_end - first_day)) / 3 END;
+        -- One fit and one read of the source for both the chart and the metrics.
+        EXECUTE format($q$
+            WITH p AS MATERIALIZED (SELECT * FROM clv_holdout_predictions($1, $2, $3, $4, $5, $6, $7, $8)),
+                 c AS (%s), v AS (%s)
+            SELECT (SELECT calibration_vs_holdout_chart(coalesce(array_agg(frequency_cal::float8 ORDER BY frequency_cal), '{}'),
+                                                        coalesce(array_agg(mean_predicted ORDER BY frequency_cal), '{}'),
+                                                        coalesce(array_agg(mean_actual ORDER BY frequency_cal), '{}')) FROM c),
+                   x.names, x.vals
+            FROM (SELECT array_agg(metric) AS names, array_agg(round(value::numeric, 4)) AS vals FROM v) x$q$,
+            clv_calibration_vs_holdout_query('p', 6), clv_holdout_metrics_query('p'))
+            INTO svg, metric_names, metric_values
+            USING st.source, st.customer_column, st.time_column, st.amount_column, calibration_end, m.observation_end, m.unit, purchase_model;
         sections := sections || format('<h2>Validation</h2><p>Fitted on the transactions until %s, predicted %s to %s.</p>',
                                        calibration_end, calibration_end + 1, m.observation_end)
-            || '<figure>' || calibration_vs_holdout_chart(st.source, st.customer_column, st.time_column, st.amount_column,
-                                                          calibration_end, m.observation_end, m.unit, purchase_model) || '</figure>'
-            || clv_html_table(format('SELECT metric, round(value::numeric, 4) AS value FROM clv_holdout_metrics(%L, %L, %L, %L, %L, %L, %L, %L)',
-                                     st.source, st.customer_column, st.time_column, st.amount_column,
-                                     calibration_end, m.observation_end, m.unit, purchase_model));
+            || '<figure>' || svg || '</figure>'
+            || clv_html_table(format('SELECT * FROM unnest(%L::text[], %L::numeric[]) AS t(metric, value)', metric_names, metric_values));
     END IF;
     IF m.ml_validation IS NOT NULL THEN
         sections := sections || '<h3>The ML models on held-out customers</h3>'

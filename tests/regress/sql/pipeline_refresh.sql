@@ -126,7 +126,10 @@ BEGIN
         -- Deleted (cancelled) old transactions: only a verified refresh can notice.
         DELETE FROM tx WHERE id % 61 = 0 AND ts < timestamptz '2024-02-01 00:00+00';
     END IF;
+    -- Odd batches rebuild r_time's materialized view, even ones diff it (clv.refresh_concurrently).
+    PERFORM set_config('clv.refresh_concurrently', CASE WHEN b % 2 = 1 THEN 'off' ELSE 'on' END, true);
     PERFORM * FROM clv_pipeline_refresh('r_time', e);
+    PERFORM set_config('clv.refresh_concurrently', '', true);
     PERFORM * FROM clv_pipeline_refresh('r_arrival', e, verify => CASE WHEN b = 5 THEN true END);
     PERFORM * FROM clv_pipeline('tx', 'customer_id', 'ts', 'amount', e, target_schema => 'full_run', discount_column => 'coupon');
     INSERT INTO results SELECT b, n, x.schema, (SELECT m FROM last_run_mode(x.schema) m), c.*
@@ -152,6 +155,28 @@ SELECT run_id, customers FROM clv_pipeline_refresh('r_arrival', end_of(8));
 RESET clv.pipeline_timing;
 -- Tier migration between the last two refreshes, as after full runs.
 SELECT sum(customers) = (SELECT count(*) FROM r_arrival.clv_customers) AS migration_covers_everyone FROM r_arrival.clv_tier_migration;
+
+-- clv.refresh_concurrently = off rebuilds clv_customers as a new file (readers wait); on, the
+-- default, diffs it in place (readers see the last run meanwhile). Same rows either way (above).
+SELECT pg_relation_filenode('r_time.clv_customers') AS filenode \gset
+SET clv.refresh_concurrently = off;
+SELECT count(*) AS runs FROM clv_pipeline_refresh('r_time', end_of(8));
+SELECT pg_relation_filenode('r_time.clv_customers') <> :filenode AS rebuilt,
+       (SELECT count(*) FROM r_time.clv_customers) = (SELECT count(*) FROM r_time.clv_rfm) AS everyone_scored;
+SELECT pg_relation_filenode('r_time.clv_customers') AS filenode \gset
+SET clv.refresh_concurrently = on;
+SELECT count(*) AS runs FROM clv_pipeline_refresh('r_time', end_of(8));
+SELECT pg_relation_filenode('r_time.clv_customers') = :filenode AS diffed_in_place;
+SET clv.refresh_concurrently = 'sometimes';
+SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline_refresh('r_time', end_of(8))$$);
+RESET clv.refresh_concurrently;
+SET clv.pipeline_timing = 'loud';
+SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline_refresh('r_time', end_of(8))$$);
+RESET clv.pipeline_timing;
+-- The per-customer tables are loaded before their primary keys are built; the keys are back.
+SELECT conrelid::regclass AS tab, conname, pg_get_constraintdef(oid) AS key
+FROM pg_constraint WHERE conrelid IN ('r_time.clv_rfm'::regclass, 'r_time.clv_rfm_state'::regclass, 'r_time.clv_tier_history'::regclass)
+ORDER BY conname;
 
 -- A refresh needs a full run's state, a later or equal observation end, and the same column types.
 SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline_refresh('no_such_schema')$$);
