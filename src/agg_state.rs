@@ -13,11 +13,13 @@
 //! its flat form (`encode` below), which is also the type's binary form (`send`/`recv`).
 //!
 //! Memory: every state of an aggregate is palloc'd in the aggregate's context, right after its
-//! group's hash entry (see `alloc_in`), and names one shared, empty marker context as its
-//! "owner". PostgreSQL only ever deletes a state's owner when a transition returns a *different*
-//! non-null state than it was given; clv_ext's transition and combine functions never do (they
-//! return their first argument whenever it is not null), so the marker lives as long as the
-//! aggregate's context. One context per state instead would cost a context per customer.
+//! group's hash entry; its expanded-object header, which rows never touch (see `Expanded`), and
+//! the callback that drops its Rust value go to one child context, the *header store*, which is
+//! also every state's "owner" (`header_store`). PostgreSQL only ever deletes a state's owner when
+//! a transition returns a *different* non-null state than it was given; clv_ext's transition and
+//! combine functions never do (they return their first argument whenever it is not null), so the
+//! store lives as long as the aggregate's context. One context per state instead would cost a
+//! context per customer.
 //!
 //! Flat form: `[FORMAT = 1][kind][payload]` after the varlena header, `kind` naming the state's
 //! Rust type ([`StateKind::KIND`]); the text form is that in hex. Input and receive decode the
@@ -30,7 +32,7 @@ use pgrx::PgSqlErrorCode;
 use std::ffi::c_void;
 
 pub(crate) const FORMAT: u8 = 1;
-// A static, not a const: markers are recognised by the address of their name.
+// A static, not a const: header stores are recognised by the address of their name.
 static MARKER_NAME: &std::ffi::CStr = c"clv_ext aggregate states";
 
 /// A Rust type that is the state of some clv_ext aggregates.
@@ -64,16 +66,41 @@ macro_rules! state_kind_methods {
 }
 pub(crate) use state_kind_methods;
 
-/// The header first (the datum points into it), the value right after it: a transition reads
-/// the header's pointer and kind and then the value's first fields, which should share as few
-/// cache lines as possible (the per-row cost of an aggregate over millions of groups is cache
-/// misses). Nothing else: palloc rounds a chunk up to a power of two, and an `rfm` state just
-/// fits 256 bytes (see `expanded_size`); flattening encodes twice instead of caching the bytes.
+/// A state: a copy of its header's read-write pointer, which is the datum the aggregate passes
+/// around, then the value. PostgreSQL's 48-byte header lives in a chunk of its own ([`Header`]).
+///
+/// Why: a transition over millions of groups is bound by cache misses on its state, and a
+/// palloc chunk is rounded up to a power of two. With the header in the state's chunk and the
+/// datum pointing into it, an `rfm` state had room for only six purchase periods inline within
+/// 256 bytes (0.5.0's `internal` state had eight), so most customers of
+/// bench/agg_state_bench.sh (10 transactions each) spilled their periods to the heap, and
+/// grouped `rfm` ran 13.5% slower. Here a row reads the 16-byte prefix and the value right
+/// behind it, never the header, and finds the value at a fixed offset from the datum
+/// (`value_of`). PostgreSQL only needs the datum to be a VARTAG_EXPANDED_RW pointer to the
+/// header: it reaches the header through that pointer (`DatumGetEOHP`), never by the datum's
+/// address. Flattening encodes twice instead of caching the bytes.
 #[repr(C)]
 struct Expanded<T> {
-    hdr: pg_sys::ExpandedObjectHeader,
+    /// A copy of the header's `eoh_rw_ptr` (1-byte external header, VARTAG_EXPANDED_RW, the
+    /// header's address), then `T::KIND`.
+    rw_ptr: [u8; EXPANDED_POINTER_SIZE],
+    kind: u8,
     value: T,
 }
+
+/// PostgreSQL's expanded-object header of a state, the state it describes, and the callback that
+/// drops the state's value (its Rust heap memory) when the header store goes (`header_store`).
+#[repr(C)]
+struct Header<T> {
+    hdr: pg_sys::ExpandedObjectHeader,
+    state: *mut Expanded<T>,
+    drop: pg_sys::MemoryContextCallback,
+}
+
+/// sizeof(varattrib_1b_e) + sizeof(varatt_expanded): the size of an expanded pointer datum.
+const EXPANDED_POINTER_SIZE: usize = 2 + std::mem::size_of::<*mut u8>();
+const VARTAG_EXPANDED_RO: u8 = 2;
+const VARTAG_EXPANDED_RW: u8 = 3;
 
 /// The bytes a state of type `T` occupies (before palloc's rounding up to a power of two).
 pub const fn expanded_size<T>() -> usize {
@@ -91,7 +118,7 @@ pub unsafe extern "C-unwind" fn flat_size<T: StateKind>(
     eoh: *mut pg_sys::ExpandedObjectHeader,
 ) -> usize {
     unsafe {
-        let e = &mut *(eoh as *mut Expanded<T>);
+        let e = &mut *from_header::<T>(eoh);
         pg_sys::VARHDRSZ + flat_payload(&mut e.value).len()
     }
 }
@@ -103,7 +130,7 @@ pub unsafe extern "C-unwind" fn flatten_into<T: StateKind>(
     size: usize,
 ) {
     unsafe {
-        let e = &mut *(eoh as *mut Expanded<T>);
+        let e = &mut *from_header::<T>(eoh);
         let flat = flat_payload(&mut e.value);
         assert_eq!(size, pg_sys::VARHDRSZ + flat.len(), "flat size changed");
         pgrx::varlena::set_varsize_4b(result as *mut pg_sys::varlena, size as i32);
@@ -128,10 +155,16 @@ unsafe fn aggregate_context(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::MemoryC
     ctx
 }
 
-/// The marker child of `ctx` that owns its states, created on first use. Found by name among
-/// the children (not cached in `fn_extra`: Citus calls transitions through a fresh FmgrInfo on
-/// every row); an aggregate's context has few children, ours usually first.
-unsafe fn marker(ctx: pg_sys::MemoryContext) -> pg_sys::MemoryContext {
+/// The child of `ctx` that holds its states' headers and drop callbacks and owns the states (for
+/// PostgreSQL), created on first use. Found by name among the children (not cached in
+/// `fn_extra`: Citus calls transitions through a fresh FmgrInfo on every row); an aggregate's
+/// context has few children, ours usually first.
+///
+/// Why a child: the states stay packed in `ctx` (a row touches only its state, so the fewer
+/// pages they span the fewer TLB misses), and the callbacks live exactly as long as the values
+/// they drop: resetting or deleting `ctx` deletes its children first, running their callbacks
+/// while the states in `ctx` are still intact.
+unsafe fn header_store(ctx: pg_sys::MemoryContext) -> pg_sys::MemoryContext {
     unsafe {
         let mut c = (*ctx).firstchild;
         while !c.is_null() {
@@ -140,8 +173,14 @@ unsafe fn marker(ctx: pg_sys::MemoryContext) -> pg_sys::MemoryContext {
             }
             c = (*c).nextchild;
         }
-        // Nothing is ever allocated in it: the smallest sizes PostgreSQL allows.
-        pg_sys::AllocSetContextCreateInternal(ctx, MARKER_NAME.as_ptr(), 0, 1024, 8192)
+        // ALLOCSET_DEFAULT_SIZES: 128 bytes per state, a million states per query.
+        pg_sys::AllocSetContextCreateInternal(
+            ctx,
+            MARKER_NAME.as_ptr(),
+            0,
+            8 * 1024,
+            8 * 1024 * 1024,
+        )
     }
 }
 
@@ -151,12 +190,8 @@ unsafe extern "C-unwind" fn drop_value<T>(value: *mut c_void) {
 }
 
 /// `value` palloc'd in `ctx`, dropped (its Rust heap memory freed) by a reset callback when the
-/// context goes: aggregate states, and per-call-site caches in `fn_extra` (framed.rs).
-///
-/// Palloc'd, not boxed on the Rust heap, so that a state lands right after its group's hash
-/// entry, which PostgreSQL allocates in the same context just before the first transition call:
-/// a group's entry and state share pages and often cache lines. For an aggregate over millions
-/// of groups, whose per-row cost is cache misses, that decides the speed (see bench/README.md).
+/// context goes: per-call-site caches in `fn_extra` (framed.rs). (Aggregate states are palloc'd
+/// the same way, with their callbacks elsewhere: `expanded_in`.)
 pub(crate) unsafe fn alloc_in<T>(ctx: pg_sys::MemoryContext, value: T) -> *mut T {
     const { assert!(std::mem::align_of::<T>() <= 8, "palloc aligns to 8 bytes") };
     unsafe {
@@ -175,37 +210,96 @@ pub(crate) unsafe fn alloc_in<T>(ctx: pg_sys::MemoryContext, value: T) -> *mut T
     }
 }
 
-/// A new read-write expanded state in `ctx`, owned (for PostgreSQL) by `owner`.
-unsafe fn expanded_in<T: StateKind>(
-    ctx: pg_sys::MemoryContext,
-    owner: pg_sys::MemoryContext,
-    value: T,
-) -> pg_sys::Datum {
+/// The state whose header is `eoh` (a header of kind `T`).
+unsafe fn from_header<T>(eoh: *mut pg_sys::ExpandedObjectHeader) -> *mut Expanded<T> {
+    unsafe { (*(eoh as *mut Header<T>)).state }
+}
+
+/// A new read-write expanded state in `ctx` (its header in `ctx`'s header store, which owns it).
+unsafe fn expanded_in<T: StateKind>(ctx: pg_sys::MemoryContext, value: T) -> pg_sys::Datum {
+    const {
+        assert!(
+            std::mem::offset_of!(Expanded<T>, value) == 16,
+            "value_of's offset"
+        )
+    };
+    const {
+        assert!(
+            std::mem::align_of::<Expanded<T>>() <= 8,
+            "palloc aligns to 8 bytes"
+        )
+    };
     unsafe {
-        let e = alloc_in(
-            ctx,
-            Expanded {
-                hdr: pg_sys::ExpandedObjectHeader::default(),
-                value,
+        let e =
+            pg_sys::MemoryContextAlloc(ctx, std::mem::size_of::<Expanded<T>>()) as *mut Expanded<T>;
+        e.write(Expanded {
+            rw_ptr: [0; EXPANDED_POINTER_SIZE],
+            kind: T::KIND,
+            value,
+        });
+        let store = header_store(ctx);
+        let h =
+            pg_sys::MemoryContextAlloc(store, std::mem::size_of::<Header<T>>()) as *mut Header<T>;
+        h.write(Header {
+            hdr: pg_sys::ExpandedObjectHeader::default(),
+            state: e,
+            drop: pg_sys::MemoryContextCallback {
+                func: Some(drop_value::<Expanded<T>>),
+                arg: e as *mut c_void,
+                next: std::ptr::null_mut(),
             },
-        );
-        pg_sys::EOH_init_header(&mut (*e).hdr, T::methods(), owner);
-        pg_sys::Datum::from((*e).hdr.eoh_rw_ptr.as_mut_ptr())
+        });
+        if std::mem::needs_drop::<T>() {
+            pg_sys::MemoryContextRegisterResetCallback(store, &mut (*h).drop);
+        }
+        // In place: the header's pointers hold its own address.
+        pg_sys::EOH_init_header(&mut (*h).hdr, T::methods(), store);
+        (*e).rw_ptr = std::mem::transmute::<
+            [std::ffi::c_char; EXPANDED_POINTER_SIZE],
+            [u8; EXPANDED_POINTER_SIZE],
+        >((*h).hdr.eoh_rw_ptr);
+        debug_assert_eq!((*e).rw_ptr[1], VARTAG_EXPANDED_RW);
+        pg_sys::Datum::from((*e).rw_ptr.as_mut_ptr())
     }
 }
 
-/// The expanded object a datum points to, if it is one (read-write or read-only pointer).
+/// The value of kind `T` a datum points to if it is an expanded object: `None` for a flat value,
+/// an error for a state of another kind.
 ///
 /// # Safety
-/// `d` must be a non-null varlena datum.
-unsafe fn expanded_header(d: pg_sys::Datum) -> Option<*mut pg_sys::ExpandedObjectHeader> {
+/// `d` must be a non-null `clv_aggregate_state` datum.
+#[inline]
+unsafe fn value_of<T: StateKind>(d: pg_sys::Datum) -> Option<*mut T> {
     unsafe {
         let p = d.cast_mut_ptr::<u8>();
-        // VARATT_IS_EXTERNAL_EXPANDED: a 1-byte external header (0x01 on little-endian) with tag
-        // VARTAG_EXPANDED_RO (2) or VARTAG_EXPANDED_RW (3), then the (unaligned) object pointer.
+        // VARATT_IS_EXTERNAL_EXPANDED: a 1-byte external header (0x01 on little-endian), the tag,
+        // then the (unaligned) header pointer.
         const { assert!(cfg!(target_endian = "little")) };
-        (*p == 0x01 && matches!(*p.add(1), 2 | 3))
-            .then(|| std::ptr::read_unaligned(p.add(2) as *const *mut pg_sys::ExpandedObjectHeader))
+        if *p != 0x01 || !matches!(*p.add(1), VARTAG_EXPANDED_RO | VARTAG_EXPANDED_RW) {
+            return None;
+        }
+        let eoh = std::ptr::read_unaligned(p.add(2) as *const *mut pg_sys::ExpandedObjectHeader);
+        let own_rw = (eoh as *mut u8).add(std::mem::offset_of!(
+            pg_sys::ExpandedObjectHeader,
+            eoh_rw_ptr
+        ));
+        let own_ro = (eoh as *mut u8).add(std::mem::offset_of!(
+            pg_sys::ExpandedObjectHeader,
+            eoh_ro_ptr
+        ));
+        if p == own_rw || p == own_ro {
+            // PostgreSQL passed the header's own pointer (a final function gets the read-only
+            // one): the header knows the kind and the state.
+            if !std::ptr::eq((*eoh).eoh_methods, T::methods()) {
+                wrong_kind::<T>();
+            }
+            return Some(&raw mut (*from_header::<T>(eoh)).value);
+        }
+        // The per-row case: a state's own prefix, the value 16 bytes behind it.
+        if *p.add(EXPANDED_POINTER_SIZE) != T::KIND {
+            wrong_kind::<T>();
+        }
+        Some(&raw mut (*(p as *mut Expanded<T>)).value)
     }
 }
 
@@ -222,23 +316,27 @@ impl From<Option<pg_sys::Datum>> for State {
 impl State {
     /// The value behind the state, `None` while it is NULL. A flat value is decoded into a new
     /// expanded object in the current memory context, which this `State` then points to.
+    #[inline]
     pub fn get_mut<T: StateKind>(&mut self) -> Option<&mut T> {
         let d = self.0?;
         unsafe {
-            let eoh = match expanded_header(d) {
-                Some(eoh) => eoh,
-                None => {
-                    let value = decode_flat::<T>(d);
-                    let ctx = pg_sys::CurrentMemoryContext;
-                    let d = expanded_in(ctx, ctx, value);
-                    self.0 = Some(d);
-                    expanded_header(d).expect("just made")
-                }
+            let value = match value_of::<T>(d) {
+                Some(v) => v,
+                None => self.expand::<T>(d),
             };
-            if !std::ptr::eq((*eoh).eoh_methods, T::methods()) {
-                wrong_kind::<T>();
-            }
-            Some(&mut (*(eoh as *mut Expanded<T>)).value)
+            Some(&mut *value)
+        }
+    }
+
+    /// A flat value decoded into a new expanded object in the current memory context, which
+    /// this `State` then points to (out of line: not the per-row path).
+    #[cold]
+    #[inline(never)]
+    unsafe fn expand<T: StateKind>(&mut self, flat: pg_sys::Datum) -> *mut T {
+        unsafe {
+            let d = expanded_in(pg_sys::CurrentMemoryContext, decode_flat::<T>(flat));
+            self.0 = Some(d);
+            value_of::<T>(d).expect("just made")
         }
     }
 
@@ -289,6 +387,7 @@ unsafe fn decode_flat<T: StateKind>(d: pg_sys::Datum) -> T {
 }
 
 /// The state behind `state`, created with `init` on the first row (in the aggregate's context).
+#[inline]
 pub fn state_mut<T: StateKind>(
     state: &mut State,
     fcinfo: pg_sys::FunctionCallInfo,
@@ -304,7 +403,7 @@ pub fn state_mut<T: StateKind>(
 pub fn new_state<T: StateKind>(fcinfo: pg_sys::FunctionCallInfo, value: T) -> State {
     unsafe {
         let ctx = aggregate_context(fcinfo);
-        State(Some(expanded_in(ctx, marker(ctx), value)))
+        State(Some(expanded_in(ctx, value)))
     }
 }
 

@@ -15,10 +15,11 @@ use smallvec::SmallVec;
 /// Purchase periods of one customer. Most customers have few, so they live inline in the state:
 /// the aggregate touches one allocation per customer instead of two (a cache miss per
 /// transaction saved, see bench/README.md).
-/// Inline room for 6 periods: with it the whole aggregate state (`RfmState` behind the SQL layer's
-/// 48-byte expanded-object header) fits a 256-byte palloc chunk; one more inline period would
-/// round it up to 512 bytes (the SQL layer asserts the size).
-pub type Periods = SmallVec<[(i32, f64); 6]>;
+/// Inline room for 8 periods, as in 0.5.0: with it the whole aggregate state (`RfmState` behind
+/// the SQL layer's 16-byte datum prefix) fits a 256-byte palloc chunk; one more inline period would
+/// round it up to 512 bytes (the SQL layer asserts the size). A customer with more purchase periods
+/// keeps them on the heap (one more allocation, and a cache miss per transaction).
+pub type Periods = SmallVec<[(i32, f64); 8]>;
 
 pub const USECS_PER_DAY: i64 = 86_400_000_000;
 /// numpy's `timedelta64(1, 'M')` (average Gregorian month), which lifetimes divides by for
