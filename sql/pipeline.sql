@@ -553,6 +553,7 @@ DECLARE
     id_type regtype;
     mv_sql text;
     mv_hash text;
+    dependents text;
     new_run bigint;
     fit_started timestamptz := clock_timestamp();
     t0 timestamptz := clock_timestamp();
@@ -739,6 +740,26 @@ BEGIN
         END IF;
     ELSE
         IF to_regclass(s || '.clv_customers') IS NOT NULL THEN
+            -- Written by another clv_ext version (or edited): re-created. CASCADE takes the
+            -- pipeline's own clv_tier_summary with it (re-created below); anything else that
+            -- depends on the view - a user's view, materialized view or SQL-bodied function - would
+            -- be dropped silently, so the run stops and names it instead.
+            SELECT string_agg(DISTINCT dep, ', ') INTO dependents FROM (
+                SELECT format('view %s', r.ev_class::regclass) AS dep
+                FROM pg_depend d JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND d.objid = r.oid
+                WHERE d.refclassid = 'pg_class'::regclass AND d.refobjid = to_regclass(s || '.clv_customers')
+                  AND r.ev_class <> to_regclass(s || '.clv_customers')
+                  AND r.ev_class IS DISTINCT FROM to_regclass(s || '.clv_tier_summary')
+                UNION ALL
+                SELECT format('function %s', d.objid::regprocedure)
+                FROM pg_depend d
+                WHERE d.classid = 'pg_proc'::regclass AND d.refclassid = 'pg_class'::regclass
+                  AND d.refobjid = to_regclass(s || '.clv_customers')) q;
+            IF dependents IS NOT NULL THEN
+                RAISE EXCEPTION '%.clv_customers must be re-created (its definition changed), but other objects depend on it: %', s, dependents
+                    USING ERRCODE = 'dependent_objects_still_exist',
+                          HINT = 'drop them (or DROP MATERIALIZED VIEW ... CASCADE yourself), rerun, then create them again';
+            END IF;
             EXECUTE format('DROP MATERIALIZED VIEW %s.clv_customers CASCADE', s);
         END IF;
         EXECUTE format('CREATE MATERIALIZED VIEW %s.clv_customers AS %s', s, mv_sql);

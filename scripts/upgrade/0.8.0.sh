@@ -7,6 +7,8 @@ python3 scripts/make-upgrade.py 0.7.0 0.8.0 "$INSTALL" \
 primary keys and adds them afterwards (clv_load_then_key), appends the tier history in key order,
 and with SET clv.refresh_concurrently = off rebuilds clv_customers instead of diffing it
 (clv_setting_on); clv_report computes the holdout predictions once for its chart and metrics
-(clv_holdout_metrics_query, clv_calibration_vs_holdout_query). pipeline.sql and report.sql are
+(clv_holdout_metrics_query, clv_calibration_vs_holdout_query); a run that must re-create
+clv_customers stops with 2BP01 when objects of the user's depend on it instead of dropping them
+with CASCADE. pipeline.sql and report.sql are
 re-created with CREATE OR REPLACE; nothing is dropped." \
     --replace-sql sql/pipeline.sql --replace-sql sql/report.sql "${@:2}" > sql/clv_ext--0.7.0--0.8.0.sql

@@ -175,8 +175,19 @@ SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline_refresh('r_time', end_of(8)
 RESET clv.pipeline_timing;
 -- The per-customer tables are loaded before their primary keys are built; the keys are back.
 SELECT conrelid::regclass AS tab, conname, pg_get_constraintdef(oid) AS key
-FROM pg_constraint WHERE conrelid IN ('r_time.clv_rfm'::regclass, 'r_time.clv_rfm_state'::regclass, 'r_time.clv_tier_history'::regclass)
+FROM pg_constraint WHERE contype = 'p' AND conrelid IN ('r_time.clv_rfm'::regclass, 'r_time.clv_rfm_state'::regclass, 'r_time.clv_tier_history'::regclass)
 ORDER BY conname;
+-- When clv_customers must be re-created (its definition changed: another clv_ext version), objects
+-- of the user's that depend on it are named (2BP01), not dropped with it; the pipeline's own
+-- clv_tier_summary is re-created.
+CREATE VIEW top_customers AS SELECT customer_id, clv FROM r_time.clv_customers WHERE tier = 'high';
+COMMENT ON MATERIALIZED VIEW r_time.clv_customers IS 'a definition of another version';
+SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline_refresh('r_time', end_of(8))$$);
+SELECT count(*) > 0 AS still_there FROM top_customers;
+DROP VIEW top_customers;
+SELECT count(*) AS runs FROM clv_pipeline_refresh('r_time', end_of(8));
+SELECT obj_description('r_time.clv_customers'::regclass, 'pg_class') <> 'a definition of another version' AS recreated,
+       to_regclass('r_time.clv_tier_summary') IS NOT NULL AS tier_summary_back;
 
 -- A refresh needs a full run's state, a later or equal observation end, and the same column types.
 SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline_refresh('no_such_schema')$$);
