@@ -15,7 +15,8 @@
 //! Memory: every state of an aggregate is palloc'd in the aggregate's context, right after its
 //! group's hash entry; its expanded-object header, which rows never touch (see `Expanded`), and
 //! the callback that drops its Rust value go to one child context, the *header store*, which is
-//! also every state's "owner" (`header_store`). PostgreSQL only ever deletes a state's owner when
+//! also the states' "owner" (`header_store`; a flat value decoded for one call is expanded in
+//! the current context, which then holds and owns all of it). PostgreSQL only ever deletes a state's owner when
 //! a transition returns a *different* non-null state than it was given; clv_ext's transition and
 //! combine functions never do (they return their first argument whenever it is not null), so the
 //! store lives as long as the aggregate's context. One context per state instead would cost a
@@ -33,7 +34,7 @@ use std::ffi::c_void;
 
 pub(crate) const FORMAT: u8 = 1;
 // A static, not a const: header stores are recognised by the address of their name.
-static MARKER_NAME: &std::ffi::CStr = c"clv_ext aggregate states";
+static STORE_NAME: &std::ffi::CStr = c"clv_ext aggregate states";
 
 /// A Rust type that is the state of some clv_ext aggregates.
 pub trait StateKind: Sized + 'static {
@@ -168,7 +169,7 @@ unsafe fn header_store(ctx: pg_sys::MemoryContext) -> pg_sys::MemoryContext {
     unsafe {
         let mut c = (*ctx).firstchild;
         while !c.is_null() {
-            if (*c).name == MARKER_NAME.as_ptr() {
+            if (*c).name == STORE_NAME.as_ptr() {
                 return c;
             }
             c = (*c).nextchild;
@@ -176,7 +177,7 @@ unsafe fn header_store(ctx: pg_sys::MemoryContext) -> pg_sys::MemoryContext {
         // ALLOCSET_DEFAULT_SIZES: 128 bytes per state, a million states per query.
         pg_sys::AllocSetContextCreateInternal(
             ctx,
-            MARKER_NAME.as_ptr(),
+            STORE_NAME.as_ptr(),
             0,
             8 * 1024,
             8 * 1024 * 1024,
@@ -215,8 +216,15 @@ unsafe fn from_header<T>(eoh: *mut pg_sys::ExpandedObjectHeader) -> *mut Expande
     unsafe { (*(eoh as *mut Header<T>)).state }
 }
 
-/// A new read-write expanded state in `ctx` (its header in `ctx`'s header store, which owns it).
-unsafe fn expanded_in<T: StateKind>(ctx: pg_sys::MemoryContext, value: T) -> pg_sys::Datum {
+/// A new read-write expanded state in `ctx`, its header and drop callback in `store`, which owns
+/// it: `ctx`'s header store for an aggregate's states, `ctx` itself for a flat value decoded for
+/// one call (no child context to create and delete per input row, e.g. in a parallel leader's
+/// combine; a context's callbacks run before its memory is freed, so one context can hold both).
+unsafe fn expanded_in<T: StateKind>(
+    ctx: pg_sys::MemoryContext,
+    store: pg_sys::MemoryContext,
+    value: T,
+) -> pg_sys::Datum {
     const {
         assert!(
             std::mem::offset_of!(Expanded<T>, value) == 16,
@@ -237,7 +245,6 @@ unsafe fn expanded_in<T: StateKind>(ctx: pg_sys::MemoryContext, value: T) -> pg_
             kind: T::KIND,
             value,
         });
-        let store = header_store(ctx);
         let h =
             pg_sys::MemoryContextAlloc(store, std::mem::size_of::<Header<T>>()) as *mut Header<T>;
         h.write(Header {
@@ -334,7 +341,8 @@ impl State {
     #[inline(never)]
     unsafe fn expand<T: StateKind>(&mut self, flat: pg_sys::Datum) -> *mut T {
         unsafe {
-            let d = expanded_in(pg_sys::CurrentMemoryContext, decode_flat::<T>(flat));
+            let ctx = pg_sys::CurrentMemoryContext;
+            let d = expanded_in(ctx, ctx, decode_flat::<T>(flat));
             self.0 = Some(d);
             value_of::<T>(d).expect("just made")
         }
@@ -403,7 +411,7 @@ pub fn state_mut<T: StateKind>(
 pub fn new_state<T: StateKind>(fcinfo: pg_sys::FunctionCallInfo, value: T) -> State {
     unsafe {
         let ctx = aggregate_context(fcinfo);
-        State(Some(expanded_in(ctx, value)))
+        State(Some(expanded_in(ctx, header_store(ctx), value)))
     }
 }
 
