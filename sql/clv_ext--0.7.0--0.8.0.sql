@@ -77,19 +77,24 @@ END $$;
 -- high-water marks that tell the next refresh which rows are new (docs/refresh.md).
 -- ---------------------------------------------------------------------------------------------
 
--- A boolean placeholder setting (SET clv.<name> = on | off): its default when unset or empty; any
--- spelling PostgreSQL accepts for a boolean, otherwise 22023.
+-- A boolean placeholder setting (SET clv.<name> = on | off): its default when unset or empty;
+-- the spellings PostgreSQL accepts for a boolean (parse_bool: on/off, true/false, yes/no, 1/0 and
+-- unique prefixes, any case), otherwise 22023. Matched, not cast: a cast's error would need an
+-- exception block, a subtransaction, which a parallel worker cannot start.
 CREATE OR REPLACE FUNCTION clv_setting_on(name text, default_value boolean)
 RETURNS boolean LANGUAGE plpgsql STABLE PARALLEL SAFE AS $$
 DECLARE
-    v text := nullif(btrim(current_setting(name, true)), '');
+    v text := lower(btrim(current_setting(name, true)));
 BEGIN
-    IF v IS NULL THEN
+    IF v IS NULL OR v = '' THEN
         RETURN default_value;
+    ELSIF v ~ '^(t|tr|tru|true|y|ye|yes|on|1)$' THEN
+        RETURN true;
+    ELSIF v ~ '^(f|fa|fal|fals|false|n|no|of|off|0)$' THEN
+        RETURN false;
     END IF;
-    RETURN v::boolean;
-EXCEPTION WHEN invalid_text_representation THEN
-    RAISE EXCEPTION 'setting % must be on or off, not "%"', name, v USING ERRCODE = 'invalid_parameter_value';
+    RAISE EXCEPTION 'setting % must be on or off, not "%"', name, current_setting(name, true)
+        USING ERRCODE = 'invalid_parameter_value';
 END $$;
 
 -- Adds a stage's seconds to the run's timings (kept in clv_models.stage_seconds) and, when the

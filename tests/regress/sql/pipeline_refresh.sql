@@ -170,6 +170,20 @@ SELECT pg_relation_filenode('r_time.clv_customers') = :filenode AS diffed_in_pla
 SET clv.refresh_concurrently = 'sometimes';
 SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline_refresh('r_time', end_of(8))$$);
 RESET clv.refresh_concurrently;
+-- The spellings of a boolean setting are PostgreSQL's own (any case, unique prefixes); unset or
+-- empty gives the default.
+CREATE FUNCTION pg_temp.read_as(v text) RETURNS boolean LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM set_config('clv.refresh_concurrently', v, true);
+    RETURN clv_setting_on('clv.refresh_concurrently', NULL);
+END $$;
+SELECT string_agg(format('%s=%s', v, pg_temp.read_as(v)), ' ' ORDER BY i) AS read_as
+FROM unnest(ARRAY['on', 'OFF', ' Yes ', 'n', 'TRUE', 'f', '1', '0', 'of', 't']) WITH ORDINALITY u(v, i);
+SET clv.refresh_concurrently = '';
+SELECT clv_setting_on('clv.refresh_concurrently', true) AS empty_is_default, clv_setting_on('clv.no_such_setting', false) AS unset_is_default;
+SET clv.refresh_concurrently = 'o';
+SELECT pg_temp.error_of($$SELECT clv_setting_on('clv.refresh_concurrently', true)$$);
+RESET clv.refresh_concurrently;
 SET clv.pipeline_timing = 'loud';
 SELECT pg_temp.error_of($$SELECT * FROM clv_pipeline_refresh('r_time', end_of(8))$$);
 RESET clv.pipeline_timing;
