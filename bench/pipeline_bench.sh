@@ -108,15 +108,21 @@ param_diff() { # $1, $2: parameter JSON expressions
     psql_q -Atc "SELECT btrim(to_char(max(abs(x.value::float8 - y.value::float8) / abs(y.value::float8)), '9.9EEEE'))
                  FROM jsonb_each_text($1) x JOIN jsonb_each_text($2) y USING (key)"
 }
+# The stage seconds of bench_a's latest full run into the associative array named $1.
+full_run_stages() {
+    local -n into=$1
+    local k keys
+    for k in summary rfm rfm_table fit kmeans scoring history total; do
+        case $k in summary) keys="rfm rfm_table" ;; *) keys=$k ;; esac
+        into[$k]=$(stage bench_a $keys)
+    done
+}
 PIPE="'bench_tx', 'customer_id', 'ts', 'amount', unit => 'week', horizon_months => 12, discount_rate => 0.01, clusters => $CLUSTERS, seed => $SEED"
 
 run_sql "clv_pipeline, first run (new schema bench_a)" "SELECT * FROM clv_pipeline($PIPE, observation_end => '$E0', target_schema => 'bench_a')"
 FULL1=$WALL
-declare -A S1 S2 SB SR SRN SF
-for k in summary rfm rfm_table fit kmeans scoring history total; do
-    case $k in summary) keys="rfm rfm_table" ;; *) keys=$k ;; esac
-    S1[$k]=$(stage bench_a $keys)
-done
+declare -A S1 S2 S3 SB SR SRN SF
+full_run_stages S1
 # The rfm stage's query alone, as the pipeline runs it (clv_pipeline_state_query), for the floors table.
 STATE_Q="SELECT count(*) FILTER (WHERE summary IS NOT NULL AND last_time IS NOT NULL) FROM ($(psql_q -Atc "SELECT clv_pipeline_state_query('bench_a', 'all')")) q"
 STATE0=$(time_sql 0 "$STATE_Q"); STATE2=$(time_sql 2 "$STATE_Q")
@@ -128,18 +134,11 @@ SQL_CLUSTERS=$(psql_q -Atc "SELECT string_agg(n::text, ', ' ORDER BY n) FROM (SE
 run_sql "clv_pipeline, second run (same schema bench_a, same data)" "SELECT * FROM clv_pipeline($PIPE, observation_end => '$E0', target_schema => 'bench_a')"
 FULL2=$WALL
 RUN12_DIFF=$(param_diff "$(params_of bench_a 1)" "$(params_of bench_a 2)")
-for k in summary rfm rfm_table fit kmeans scoring history total; do
-    case $k in summary) keys="rfm rfm_table" ;; *) keys=$k ;; esac
-    S2[$k]=$(stage bench_a $keys)
-done
+full_run_stages S2
 run_sql "clv_pipeline, third run (same schema, same data, clv.refresh_concurrently = off)" \
     "SELECT * FROM clv_pipeline($PIPE, observation_end => '$E0', target_schema => 'bench_a')" off
 FULL3=$WALL
-declare -A S3
-for k in summary rfm rfm_table fit kmeans scoring history total; do
-    case $k in summary) keys="rfm rfm_table" ;; *) keys=$k ;; esac
-    S3[$k]=$(stage bench_a $keys)
-done
+full_run_stages S3
 
 log "Python: lifetimes $("$PY" -c 'import lifetimes; print(lifetimes.__version__)') + pandas + scikit-learn on the exported CSV"
 PYJ=$("$PY" "$ROOT/bench/pipeline_bench.py" "$OUT/pipeline_tx.csv" "$E0" --clusters "$CLUSTERS" --seed "$SEED" | tail -n 1)
